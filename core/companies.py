@@ -1,0 +1,86 @@
+"""Companies and their Tiny tokens (write-only: stored encrypted, never returned)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.crypto import account_key, decrypt_token, encrypt_token
+from core.errors import NotFoundError, ValidationError
+from core.models import Company
+from core.settings import Settings
+
+
+def add_company(session: Session, settings: Settings, *, name: str, token: str) -> Company:
+    """Create a company with its Tiny token; the caller commits."""
+    name = (name or "").strip()
+    token = (token or "").strip()
+    if not name:
+        raise ValidationError("the company needs a name")
+    if len(name) > 200:
+        raise ValidationError("the company name is longer than 200 characters")
+    if not token:
+        raise ValidationError("the company needs its Tiny API token")
+    if len(token) > 500 or any(ch.isspace() for ch in token):
+        raise ValidationError("the Tiny token looks malformed (spaces or over 500 characters)")
+    company = Company(
+        name=name,
+        active=True,
+        tinyTokenEncrypted=encrypt_token(token, settings.secret_key),
+        tinyAccountKey=account_key(token, settings.secret_key),
+    )
+    session.add(company)
+    session.flush()
+    return company
+
+
+def check_id(value: Any, what: str) -> str:
+    """Return `value` as a canonical UUID string, or raise a ValidationError naming `what`."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} is required")
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError as exc:
+        raise ValidationError(f"{what} {value!r} is not a valid id") from exc
+
+
+def get_company(session: Session, company_id: Any) -> Company:
+    """The company with this id, or NotFoundError."""
+    company = session.get(Company, check_id(company_id, "companyId"))
+    if company is None:
+        raise NotFoundError(f"company {company_id} not found")
+    return company
+
+
+def list_companies(session: Session, *, active_only: bool = False) -> list[Company]:
+    """Companies by name."""
+    stmt = select(Company).order_by(Company.name, Company.id)
+    if active_only:
+        stmt = stmt.where(Company.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def set_active(session: Session, company_id: Any, active: bool) -> Company:
+    """Activate or deactivate a company (inactive ones are skipped by cron and beat)."""
+    company = get_company(session, company_id)
+    company.active = active
+    session.flush()
+    return company
+
+
+def company_token(company: Company, settings: Settings) -> str:
+    """The company's Tiny token, decrypted for a call; never log or return it."""
+    return decrypt_token(company.tinyTokenEncrypted, settings.secret_key)
+
+
+def company_view(company: Company) -> dict[str, Any]:
+    """The public JSON of a company: everything but the token."""
+    return {
+        "id": company.id,
+        "name": company.name,
+        "active": company.active,
+        "createdAt": company.createdAt.isoformat() if company.createdAt else None,
+    }

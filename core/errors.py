@@ -1,0 +1,74 @@
+"""tinysync's exceptions, one tree; callers decide retry-or-fail by type, never by message.
+
+    SyncError
+    ├── TinyError                      anything the Tiny API (or the way to it) did wrong
+    │   ├── TinyTransientError         worth retrying: rate limit (6), concurrency (11),
+    │   │   │                          unexpected (35), maintenance (99), 5xx, timeouts, bad JSON
+    │   │   └── TinyRateLimitError     codes 6 and 11, with the wait the client should honour
+    │   └── TinyPermanentError         retrying will not help: token (1, 2), blocked (5, 8),
+    │       │                          missing parameter (10), anything unknown
+    │       └── TinyAuthError          the account's token is missing or invalid
+    ├── ValidationError                input a person gave is wrong (bad month, unknown mode…)
+    ├── NotFoundError                  unknown run or company
+    └── RunStateError                  a transition the run's state does not allow
+        └── ActiveRunExists            the company already has a QUEUED/RUNNING run
+
+Codes 20 (no records), 23 (no such page) and 32 (record not found) are not errors: the client
+turns them into an empty page, the end of a listing, and a skipped record.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every error tinysync raises on purpose."""
+
+
+class TinyError(SyncError):
+    """The Tiny API answered with an error or could not be reached."""
+
+    def __init__(self, message: str, *, code: int | None = None, service: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.service = service
+
+
+class TinyTransientError(TinyError):
+    """A Tiny failure that a later attempt may not have."""
+
+
+class TinyRateLimitError(TinyTransientError):
+    """Tiny refused the call for the account's rate or concurrency limit."""
+
+    def __init__(self, message: str, *, wait_seconds: float, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.wait_seconds = wait_seconds
+
+
+class TinyPermanentError(TinyError):
+    """A Tiny failure that retrying will not fix."""
+
+
+class TinyAuthError(TinyPermanentError):
+    """The Tiny token is missing or invalid."""
+
+
+class ValidationError(SyncError):
+    """Input given by a person (or a client) is not acceptable."""
+
+
+class NotFoundError(SyncError):
+    """A run or company that does not exist."""
+
+
+class RunStateError(SyncError):
+    """The run's current status does not allow what was asked."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, status: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
+class ActiveRunExists(RunStateError):
+    """The company already has a QUEUED or RUNNING run; `run_id` names it."""

@@ -1,0 +1,254 @@
+"""What a sync module sees while it runs: its checkpoint, the Tiny client, and `commit`.
+
+A module lists pages and writes them; after every page it calls `ModuleContext.commit`, which
+writes the data, the module's counters and its checkpoint in one transaction, conditional on
+the run still being RUNNING and this executor still holding the lease. Before every Tiny call
+it calls `check`, which is how a cancel takes effect before the next call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import TinyError
+from core.models import SyncRun, SyncWatermark, utcnow
+from core.settings import Settings
+from core.tiny import Page, TinyClient
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_KEPT = 20
+
+
+class StepInterrupted(Exception):
+    """The executor must stop now: the run was canceled, or another executor took it over."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SyncModule(Protocol):
+    """A sync module: runs from its checkpoint; True when finished, False when paused."""
+
+    key: str
+
+    def run(self, ctx: ModuleContext) -> bool: ...
+
+
+@dataclass
+class ModuleContext:
+    """One module's execution inside one step."""
+
+    run_id: str
+    company_id: str
+    mode: str
+    window_start: date
+    window_end: date
+    token: str
+    account: str
+    module: str
+    settings: Settings
+    client: TinyClient
+    session_factory: sessionmaker[Session]
+    owner: str
+    progress: dict[str, Any]
+    checkpoints: dict[str, Any]
+    deadline: float
+    log_line: Callable[..., None]
+    calls: int = 0
+    retries: int = 0
+    _pending_calls: int = field(default=0, repr=False)
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def entry(self) -> dict[str, Any]:
+        """This module's progress entry."""
+        entry: dict[str, Any] = self.progress["modules"][self.module]
+        return entry
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        """This module's checkpoint (mutable; saved by `commit`)."""
+        cp: dict[str, Any] = self.checkpoints.setdefault(self.module, {})
+        return cp
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    def out_of_time(self) -> bool:
+        """Whether the step's budget is spent (the module should pause after its commit)."""
+        return time.monotonic() >= self.deadline
+
+    # -- guards --------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise StepInterrupted if the run was canceled or the lease was taken over."""
+        with self.session_factory() as session:
+            row = session.execute(
+                select(SyncRun.status, SyncRun.leaseOwner).where(SyncRun.id == self.run_id)
+            ).one()
+        if row.status != "RUNNING":
+            raise StepInterrupted("canceled")
+        if row.leaseOwner != self.owner:
+            raise StepInterrupted("lease lost")
+
+    # -- Tiny calls ----------------------------------------------------------------------
+    def on_retry(self, service: str, attempt: int, exc: TinyError, wait: float) -> None:
+        """Log a retry and keep the lease alive over the back-off."""
+        self.retries += 1
+        self._pending_calls += 1
+        self.log_line(
+            "warn",
+            f"retrying {service} after: {exc} (attempt {attempt}, waiting {wait:.1f}s)",
+            module=self.module,
+            metadata={"service": service, "attempt": attempt, "code": exc.code},
+        )
+        self._extend_lease(extra_seconds=wait)
+
+    def list_page(
+        self, service: str, list_key: str, item_key: str, params: dict[str, Any], page: int
+    ) -> Page:
+        """Check for cancel, then fetch one listing page."""
+        self.check()
+        self._pending_calls += 1
+        return self.client.list_page(
+            self.token,
+            service,
+            list_key,
+            item_key,
+            params,
+            page,
+            account=self.account,
+            on_retry=self.on_retry,
+        )
+
+    def get_record(self, service: str, record_key: str, record_id: int) -> dict[str, Any] | None:
+        """Check for cancel, then fetch one record (None when Tiny has no such record)."""
+        self.check()
+        self._pending_calls += 1
+        return self.client.get_record(
+            self.token, service, record_key, record_id, account=self.account, on_retry=self.on_retry
+        )
+
+    # -- persistence ---------------------------------------------------------------------
+    def commit(
+        self,
+        write: Callable[[Session], None] | None = None,
+        *,
+        processed: int = 0,
+        skipped: int = 0,
+        errors: list[str] | None = None,
+        counters: dict[str, int] | None = None,
+    ) -> None:
+        """Write data, counters and checkpoint atomically, or raise StepInterrupted."""
+        entry = self.entry
+        before = dict(entry)
+        entry["processed"] = int(entry.get("processed", 0)) + processed
+        entry["skipped"] = int(entry.get("skipped", 0)) + skipped
+        entry["calls"] = int(entry.get("calls", 0)) + self._pending_calls
+        for name, value in (counters or {}).items():
+            entry[name] = int(entry.get(name, 0)) + value
+        if errors:
+            entry["errors"] = (list(entry.get("errors", [])) + errors)[-MAX_ERRORS_KEPT:]
+        with self.session_factory() as session:
+            if write is not None:
+                write(session)
+            if not self._save_run(session):
+                session.rollback()
+                entry.clear()
+                entry.update(before)
+                self._raise_why_not()
+            session.commit()
+        self.calls += self._pending_calls
+        self._pending_calls = 0
+
+    def _save_run(self, session: Session) -> bool:
+        now = utcnow()
+        result = session.execute(
+            update(SyncRun)
+            .where(
+                SyncRun.id == self.run_id,
+                SyncRun.status == "RUNNING",
+                SyncRun.leaseOwner == self.owner,
+            )
+            .values(
+                progressJson=_copy(self.progress),
+                checkpointJson=_copy(self.checkpoints),
+                currentModule=self.module,
+                leaseExpiresAt=now + timedelta(seconds=self.settings.sync_lease_seconds),
+                heartbeatAt=now,
+                updatedAt=now,
+                tinyCalls=SyncRun.tinyCalls + self._pending_calls,
+            )
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _raise_why_not(self) -> None:
+        with self.session_factory() as session:
+            status = session.scalar(select(SyncRun.status).where(SyncRun.id == self.run_id))
+        raise StepInterrupted("canceled" if status != "RUNNING" else "lease lost")
+
+    def _extend_lease(self, extra_seconds: float = 0.0) -> None:
+        now = utcnow()
+        with self.session_factory() as session:
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == self.run_id, SyncRun.leaseOwner == self.owner)
+                .values(
+                    leaseExpiresAt=now
+                    + timedelta(seconds=self.settings.sync_lease_seconds + extra_seconds),
+                    heartbeatAt=now,
+                )
+            )
+            session.commit()
+
+    # -- watermarks ----------------------------------------------------------------------
+    def watermark(self) -> datetime | None:
+        """Until when this company's module was last fully synced in incremental mode."""
+        with self.session_factory() as session:
+            return session.scalar(
+                select(SyncWatermark.syncedUntil).where(
+                    SyncWatermark.companyId == self.company_id,
+                    SyncWatermark.module == self.module,
+                )
+            )
+
+    def fresh_watermark(self) -> datetime | None:
+        """The watermark if incremental and recent enough for Tiny's change filters."""
+        if not self.incremental:
+            return None
+        mark = self.watermark()
+        if mark is None:
+            return None
+        oldest = utcnow() - timedelta(days=self.settings.sync_incremental_days)
+        return mark if mark >= oldest else None
+
+
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
+    # JSON columns compare by value: hand SQLAlchemy a fresh object every time.
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def set_watermark(
+    session: Session, company_id: str, module: str, until: datetime, run_id: str
+) -> None:
+    """Record that `module` is in sync for the company up to `until`."""
+    mark = session.get(SyncWatermark, (company_id, module))
+    if mark is None:
+        session.add(
+            SyncWatermark(companyId=company_id, module=module, syncedUntil=until, runId=run_id)
+        )
+    else:
+        mark.syncedUntil = until
+        mark.runId = run_id

@@ -1,0 +1,81 @@
+"""Bills (`contas`): one listing per module, filtered by situation and emission date.
+
+The four bill modules differ only in the service, the situation and the table, so each of
+their files declares a `BillsModule` with those three facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.models import Payable, Receivable, utcnow
+from core.modules.base import ModuleContext
+from core.tiny import parse_date, parse_decimal, parse_int
+from core.upsert import upsert
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)[:limit]
+
+
+def map_bill(company_id: str, record: dict[str, Any], *, receivable: bool) -> dict[str, Any] | None:
+    """A `conta` record to a Payable/Receivable row; None when it has no usable id."""
+    tiny_id = parse_int(record.get("id"))
+    if tiny_id is None:
+        return None
+    row: dict[str, Any] = {
+        "companyId": company_id,
+        "tinyId": tiny_id,
+        "nomeCliente": _text(record.get("nome_cliente"), 300),
+        "historico": _text(record.get("historico"), 5000),
+        "numeroDoc": _text(record.get("numero_doc"), 100),
+        "dataEmissao": parse_date(record.get("data_emissao")),
+        "dataVencimento": parse_date(record.get("data_vencimento")),
+        "valor": parse_decimal(record.get("valor")),
+        "saldo": parse_decimal(record.get("saldo")),
+        "situacao": _text(record.get("situacao"), 30),
+        "syncedAt": utcnow(),
+    }
+    if receivable:
+        row["numeroBanco"] = _text(record.get("numero_banco"), 50)
+        row["serieDoc"] = _text(record.get("serie_doc"), 50)
+    return row
+
+
+@dataclass(frozen=True)
+class BillsModule:
+    """Lists `service` with `situacao` for the run's window into `model`."""
+
+    key: str
+    service: str
+    situacao: str
+    model: type[Payable] | type[Receivable]
+
+    def run(self, ctx: ModuleContext) -> bool:
+        """Page through the listing from the checkpoint; True when the last page is written."""
+        receivable = self.model is Receivable
+        params = {
+            "situacao": self.situacao,
+            "data_ini_emissao": ctx.window_start,
+            "data_fim_emissao": ctx.window_end,
+        }
+        while True:
+            page_no = int(ctx.checkpoint.get("page") or 1)
+            page = ctx.list_page(self.service, "contas", "conta", params, page_no)
+            rows = [map_bill(ctx.company_id, r, receivable=receivable) for r in page.records]
+            good = [r for r in rows if r is not None]
+            bad = len(rows) - len(good)
+            ctx.checkpoint["page"] = page_no + 1
+            ctx.commit(
+                lambda s, good=good: upsert(s, self.model, good),
+                processed=len(good),
+                skipped=bad,
+                errors=[f"{bad} bills on page {page_no} had no id"] if bad else None,
+            )
+            if page.is_last or not page.records:
+                return True
+            if ctx.out_of_time():
+                return False

@@ -1,0 +1,205 @@
+"""Stock (`vw_estoque`): the products, then each product's balance.
+
+A full run lists active products (`produtos.pesquisa.php`) and asks each one's stock
+(`produto.obter.estoque.php`, one call per product, resumable through `stockCheckedAt`).
+An incremental run with a recent watermark costs listing calls only: products created since
+(`dataCriacao`) and stock changed since (`lista.atualizacoes.estoque`). Accounts without that
+paid add-on answer it with an error; the module then falls back to asking every product.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from core.errors import TinyPermanentError
+from core.models import StockItem, utcnow
+from core.modules.base import ModuleContext
+from core.tiny import parse_decimal, parse_int
+from core.upsert import upsert
+
+LIST_SERVICE = "produtos.pesquisa.php"
+STOCK_SERVICE = "produto.obter.estoque.php"
+UPDATES_SERVICE = "lista.atualizacoes.estoque"
+STOCK_BATCH = 10
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)[:limit]
+
+
+def map_product(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
+    """A product listing record to a StockItem row (without the balance)."""
+    tiny_id = parse_int(record.get("id"))
+    if tiny_id is None:
+        return None
+    return {
+        "companyId": company_id,
+        "tinyId": tiny_id,
+        "codigo": _text(record.get("codigo"), 100),
+        "nome": _text(record.get("nome"), 300),
+        "unidade": _text(record.get("unidade"), 20),
+        "preco": parse_decimal(record.get("preco")),
+        "situacao": _text(record.get("situacao"), 5),
+        "syncedAt": utcnow(),
+    }
+
+
+def map_stock(
+    company_id: str, record: dict[str, Any], checked_at: datetime
+) -> dict[str, Any] | None:
+    """A stock record (`produto` with `saldo` and `depositos`) to StockItem balance columns."""
+    tiny_id = parse_int(record.get("id"))
+    if tiny_id is None:
+        return None
+    depositos = []
+    for entry in record.get("depositos") or []:
+        dep = entry.get("deposito", entry) if isinstance(entry, dict) else {}
+        saldo = parse_decimal(dep.get("saldo"))
+        depositos.append(
+            {
+                "nome": _text(dep.get("nome"), 200),
+                "saldo": str(saldo) if saldo is not None else None,
+                "desconsiderar": dep.get("desconsiderar"),
+                "empresa": _text(dep.get("empresa"), 200),
+            }
+        )
+    return {
+        "companyId": company_id,
+        "tinyId": tiny_id,
+        "codigo": _text(record.get("codigo"), 100),
+        "nome": _text(record.get("nome"), 300),
+        "unidade": _text(record.get("unidade"), 20),
+        "saldo": parse_decimal(record.get("saldo")) or Decimal("0"),
+        "saldoReservado": parse_decimal(record.get("saldoReservado")) or Decimal("0"),
+        "depositosJson": depositos,
+        "stockCheckedAt": checked_at,
+        "syncedAt": utcnow(),
+    }
+
+
+_BALANCE_COLUMNS = ("saldo", "saldoReservado", "depositosJson", "stockCheckedAt", "syncedAt")
+
+
+class StockModule:
+    key = "vw_estoque"
+
+    def run(self, ctx: ModuleContext) -> bool:
+        """Products, then changes or balances; True when finished."""
+        cp = ctx.checkpoint
+        if "startedAt" not in cp:
+            since = ctx.fresh_watermark()
+            cp.update(
+                startedAt=utcnow().isoformat(),
+                watermark=utcnow().isoformat(),
+                since=since.isoformat() if since else None,
+                phase="list",
+                page=1,
+            )
+        since = datetime.fromisoformat(cp["since"]) if cp.get("since") else None
+        if cp["phase"] == "list":
+            params: dict[str, Any] = {"pesquisa": "", "situacao": "A"}
+            if since is not None:
+                params["dataCriacao"] = since.date()
+            if not self._pages(ctx, LIST_SERVICE, "produtos", "produto", params, self._products):
+                return False
+            cp.update(phase="updates" if since else "balances", page=1)
+            ctx.commit()
+        if cp["phase"] == "updates":
+            assert since is not None
+            try:
+                params = {"dataAlteracao": since}
+                if not self._pages(
+                    ctx, UPDATES_SERVICE, "produtos", "produto", params, self._stock
+                ):
+                    return False
+            except TinyPermanentError as exc:
+                ctx.log_line(
+                    "warn",
+                    f"stock changes are not available ({exc}); asking every product instead",
+                    module=ctx.module,
+                )
+                cp["since"] = None
+            cp.update(phase="balances", page=None)
+            ctx.commit()
+        return self._balances(ctx)
+
+    def _pages(self, ctx, service, list_key, item_key, params, write) -> bool:  # type: ignore[no-untyped-def]
+        while True:
+            page_no = int(ctx.checkpoint.get("page") or 1)
+            page = ctx.list_page(service, list_key, item_key, params, page_no)
+            ctx.checkpoint["page"] = page_no + 1
+            write(ctx, page.records, page_no)
+            if page.is_last or not page.records:
+                return True
+            if ctx.out_of_time():
+                return False
+
+    def _products(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
+        rows = [r for r in (map_product(ctx.company_id, rec) for rec in records) if r]
+        ctx.commit(
+            lambda s: upsert(s, StockItem, rows),
+            skipped=len(records) - len(rows),
+            counters={"listed": len(rows)},
+        )
+
+    def _stock(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
+        now = utcnow()
+        rows = [r for r in (map_stock(ctx.company_id, rec, now) for rec in records) if r]
+        ctx.commit(
+            lambda s: upsert(s, StockItem, rows, update=_BALANCE_COLUMNS),
+            processed=len(rows),
+            skipped=len(records) - len(rows),
+        )
+
+    def _balances(self, ctx: ModuleContext) -> bool:
+        started = datetime.fromisoformat(ctx.checkpoint["startedAt"])
+        incremental = bool(ctx.checkpoint.get("since"))
+        while True:
+            with ctx.session_factory() as session:
+                stale = StockItem.stockCheckedAt.is_(None)
+                if not incremental:
+                    stale = or_(stale, StockItem.stockCheckedAt < started)
+                ids = list(
+                    session.scalars(
+                        select(StockItem.tinyId)
+                        .where(StockItem.companyId == ctx.company_id, stale)
+                        .order_by(StockItem.tinyId)
+                        .limit(STOCK_BATCH)
+                    )
+                )
+            if not ids:
+                return True
+            now = utcnow()
+            rows, missing = [], []
+            for tiny_id in ids:
+                record = ctx.get_record(STOCK_SERVICE, "produto", tiny_id)
+                row = map_stock(ctx.company_id, record, now) if record else None
+                if row is None:
+                    missing.append(tiny_id)
+                    row = {"companyId": ctx.company_id, "tinyId": tiny_id, "stockCheckedAt": now}
+                rows.append(row)
+            ctx.commit(
+                lambda s, rows=rows: _write_balances(s, rows),
+                processed=len(rows) - len(missing),
+                skipped=len(missing),
+                errors=[f"product {i} not found in Tiny (code 32)" for i in missing] or None,
+            )
+            if ctx.out_of_time():
+                return False
+
+
+def _write_balances(session: Session, rows: list[dict[str, Any]]) -> None:
+    full = [r for r in rows if "saldo" in r]
+    marked = [r for r in rows if "saldo" not in r]
+    upsert(session, StockItem, full, update=_BALANCE_COLUMNS)
+    upsert(session, StockItem, marked, update=("stockCheckedAt",))
+
+
+MODULE = StockModule()

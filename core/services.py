@@ -1,0 +1,66 @@
+"""The long-lived parts a driver needs, built once from settings and passed in everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import make_engine, make_session_factory
+from core.ratelimit import LocalRateLimiter, RateLimiter
+from core.settings import Settings
+from core.tiny import TinyClient
+
+
+@dataclass
+class Services:
+    """Settings plus the database and the Tiny client built from them."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    client: TinyClient
+    limiter: RateLimiter
+
+    def close(self) -> None:
+        """Release connections."""
+        self.client.close()
+        self.engine.dispose()
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Redis-backed pacing when a Redis is configured (shared by all processes), else local."""
+    redis_url = settings.shared_redis_url
+    if redis_url:
+        from core.ratelimit import RedisRateLimiter  # type: ignore[attr-defined]
+
+        limiter: RateLimiter = RedisRateLimiter.from_url(
+            redis_url, settings.tiny_min_interval_ms, settings.tiny_concurrency
+        )
+        return limiter
+    return LocalRateLimiter(settings.tiny_min_interval_ms, settings.tiny_concurrency)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    limiter: RateLimiter | None = None,
+    engine: Engine | None = None,
+) -> Services:
+    """Wire the engine, sessions, limiter and Tiny client for `settings`."""
+    if settings.uses_sandbox and transport is None:
+        raise ValueError("TINY_API_URL=sandbox needs the sandbox transport from the caller")
+    engine = engine or make_engine(settings)
+    limiter = limiter or build_limiter(settings)
+    base_url = "http://sandbox.local/api2" if settings.uses_sandbox else None
+    client = TinyClient(settings, transport=transport, limiter=limiter, base_url=base_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        client=client,
+        limiter=limiter,
+    )

@@ -1,0 +1,113 @@
+"""Settings: every default in one place, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///tinysync.db"
+DEFAULT_TINY_API_URL = "https://api.tiny.com.br/api2"
+#: Used only when SECRET_KEY is unset, so the embedded demo works out of the box.
+DEV_SECRET_KEY = "tinysync-dev-secret-change-me"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """tinysync's configuration; field names map to environment variables in upper case."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    celery_broker_url: str | None = None
+    redis_url: str | None = None
+    tiny_api_url: str = DEFAULT_TINY_API_URL
+    tiny_min_interval_ms: int = 1000
+    tiny_concurrency: int = 1
+    tiny_max_retries: int = 2
+    tiny_max_enrich_per_run: int = 50
+    tiny_timeout_seconds: float = 30.0
+    tiny_retry_base_seconds: float = 1.0
+    tiny_rate_limit_backoff_seconds: float = 60.0
+    cron_secret: str | None = None
+    sync_admin_token: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    sync_incremental_days: int = 30
+    sync_step_budget_seconds: float = 20.0
+    sync_lease_seconds: float = 60.0
+    sync_reaper_interval_seconds: float = 30.0
+    sync_beat_interval_minutes: float = 30.0
+    sync_module_soft_time_limit_seconds: int = 1800
+    sync_module_time_limit_seconds: int = 1900
+    max_request_bytes: int = 64 * 1024
+
+    #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
+    _ALIASES = {
+        "tiny_min_interval_ms": ("TINY_MIN_INTERVAL_MS", "TINY_MIN_INTERVAL"),
+        "sync_step_budget_seconds": ("SYNC_STEP_BUDGET_SECONDS", "STEP_BUDGET_SECONDS"),
+        "sync_lease_seconds": ("SYNC_LEASE_SECONDS", "LEASE_SECONDS"),
+    }
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **overrides: Any
+    ) -> Settings:
+        """Build settings from the environment (plus `.env` when present), then overrides."""
+        if environ is None:
+            if dotenv:
+                from dotenv import dotenv_values
+
+                file_values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+                environ = {**file_values, **os.environ}
+            else:
+                environ = dict(os.environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name.startswith("_"):
+                continue
+            names = cls._ALIASES.get(f.name, (f.name.upper(),))
+            for name in names:
+                raw = environ.get(name)
+                if raw is not None and raw != "":
+                    values[f.name] = _coerce(f.name, name, raw, f.type)
+                    break
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def executor(self) -> str:
+        """`celery` when a broker is configured, else `inline`."""
+        return "celery" if self.celery_broker_url else "inline"
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """The Redis that holds the cross-process rate limit, if any."""
+        if self.redis_url:
+            return self.redis_url
+        if self.celery_broker_url and self.celery_broker_url.startswith(("redis://", "rediss://")):
+            return self.celery_broker_url
+        return None
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """True when Tiny is the built-in in-process fake."""
+        return self.tiny_api_url.strip().lower() == "sandbox"
+
+
+def _coerce(field: str, env_name: str, raw: str, type_name: Any) -> Any:
+    text = str(type_name)
+    try:
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{env_name}={raw!r} is not a number") from exc
+    return raw

@@ -1,0 +1,378 @@
+"""The Tiny ERP API v2 client: the envelope, its quirks, retries and pacing.
+
+Every call goes through `TinyClient.call`, which is where httpx failures and Tiny's error
+envelopes (always HTTP 200) become the exception tree of `core.errors`. Tokens travel in the
+form body, never in a URL, so no request log line can carry one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from core.errors import (
+    TinyAuthError,
+    TinyError,
+    TinyPermanentError,
+    TinyRateLimitError,
+    TinyTransientError,
+)
+from core.ratelimit import NoRateLimiter, RateLimiter
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BRASILIA = timezone(timedelta(hours=-3))
+
+#: Tiny's `codigo_erro` values and what they mean to us.
+NO_RECORDS = 20
+NO_SUCH_PAGE = 23
+RECORD_NOT_FOUND = 32
+RATE_LIMITED = 6
+TOO_MANY_CONCURRENT = 11
+AUTH_CODES = {1: "the Tiny token is missing", 2: "the Tiny token is invalid"}
+PERMANENT_CODES = {
+    5: "the Tiny API is blocked for this account",
+    8: "the company is blocked in Tiny",
+    10: "a parameter Tiny requires is missing",
+    21: "the query matches too many records for Tiny; narrow the period",
+}
+TRANSIENT_CODES = {
+    RATE_LIMITED: "too many Tiny calls in the last minute",
+    TOO_MANY_CONCURRENT: "too many concurrent Tiny calls",
+    35: "Tiny reported an unexpected error",
+    99: "Tiny is under maintenance",
+}
+
+
+@dataclass
+class Page:
+    """One page of a Tiny listing."""
+
+    records: list[dict[str, Any]]
+    page: int
+    total_pages: int
+
+    @property
+    def is_last(self) -> bool:
+        return self.page >= self.total_pages
+
+
+@dataclass
+class CallStats:
+    """What a client did: calls made (attempts), retries by reason."""
+
+    calls: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+
+
+RetryHook = Callable[[str, int, TinyError, float], None]
+
+
+class TinyClient:
+    """A Tiny API v2 client for any number of accounts (the token is given per call)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        base_url: str | None = None,
+    ):
+        self.settings = settings
+        url = base_url or settings.tiny_api_url
+        self._http = httpx.Client(
+            base_url=url.rstrip("/") + "/",
+            transport=transport,
+            timeout=settings.tiny_timeout_seconds,
+            headers={"User-Agent": "tinysync/0.1"},
+        )
+        self._limiter: RateLimiter = limiter or NoRateLimiter()
+        self._sleep = sleep
+        self.stats = CallStats()
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    # -- the one place a request is made -------------------------------------------------
+    def call(
+        self,
+        token: str,
+        service: str,
+        params: dict[str, Any] | None = None,
+        *,
+        account: str,
+        on_retry: RetryHook | None = None,
+    ) -> dict[str, Any]:
+        """Call `service` and return its `retorno`; retries transient failures with back-off.
+
+        Codes 20, 23 and 32 come back as a `retorno` with `status == "Erro"` for the caller
+        to read; every other error raises.
+        """
+        attempts = self.settings.tiny_max_retries + 1
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if on_retry is not None and isinstance(exc, TinyError):
+                wait = state.upcoming_sleep
+                on_retry(service, state.attempt_number, exc, wait)
+            if isinstance(exc, TinyError):
+                self.stats.retries[_reason(exc)] += 1
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TinyTransientError),
+            stop=stop_after_attempt(attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        result: dict[str, Any] = retrying(self._attempt, token, service, params or {}, account)
+        return result
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        base = self.settings.tiny_retry_base_seconds
+        if isinstance(exc, TinyRateLimitError):
+            return exc.wait_seconds
+        backoff = base * (2 ** (state.attempt_number - 1))
+        if isinstance(exc, TinyTransientError) and exc.code == 99:
+            backoff *= 10  # maintenance lasts minutes, not seconds
+        return backoff * (1 + random.random() * 0.25)
+
+    def _attempt(
+        self, token: str, service: str, params: dict[str, Any], account: str
+    ) -> dict[str, Any]:
+        data = {**{k: _param(v) for k, v in params.items() if v is not None}}
+        data.update(token=token, formato="json")
+        with self._limiter.slot(account):
+            self.stats.calls += 1
+            try:
+                response = self._http.post(service, data=data)
+            except httpx.TimeoutException as exc:
+                raise TinyTransientError(
+                    f"Tiny did not answer {service} in time", service=service
+                ) from exc
+            except httpx.TransportError as exc:
+                raise TinyTransientError(
+                    f"could not reach Tiny for {service}: {type(exc).__name__}", service=service
+                ) from exc
+        return self._parse(service, response)
+
+    def _parse(self, service: str, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 500:
+            raise TinyTransientError(
+                f"Tiny answered HTTP {response.status_code} for {service}", service=service
+            )
+        if response.status_code >= 400:
+            raise TinyPermanentError(
+                f"Tiny answered HTTP {response.status_code} for {service}", service=service
+            )
+        try:
+            body = json.loads(response.content, parse_float=Decimal)
+            retorno = body["retorno"]
+            if not isinstance(retorno, dict):
+                raise TypeError("retorno is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TinyTransientError(
+                f"Tiny answered {service} with a body that is not the expected JSON",
+                service=service,
+            ) from exc
+        if str(retorno.get("status", "")).upper() == "OK":
+            return retorno
+        code = _int(retorno.get("codigo_erro"))
+        if code in (NO_RECORDS, NO_SUCH_PAGE, RECORD_NOT_FOUND):
+            return retorno
+        detail = _first_error(retorno)
+        if code in AUTH_CODES:
+            raise TinyAuthError(f"{AUTH_CODES[code]} (code {code})", code=code, service=service)
+        if code == RATE_LIMITED:
+            raise TinyRateLimitError(
+                f"{TRANSIENT_CODES[code]} (code 6)",
+                wait_seconds=self.settings.tiny_rate_limit_backoff_seconds,
+                code=code,
+                service=service,
+            )
+        if code == TOO_MANY_CONCURRENT:
+            raise TinyRateLimitError(
+                f"{TRANSIENT_CODES[code]} (code 11)",
+                wait_seconds=self.settings.tiny_retry_base_seconds,
+                code=code,
+                service=service,
+            )
+        if code in TRANSIENT_CODES:
+            raise TinyTransientError(
+                f"{TRANSIENT_CODES[code]} (code {code})", code=code, service=service
+            )
+        if code in PERMANENT_CODES:
+            raise TinyPermanentError(
+                f"{PERMANENT_CODES[code]} in {service} (code {code}): {detail}",
+                code=code,
+                service=service,
+            )
+        raise TinyPermanentError(
+            f"Tiny refused {service} (code {code if code is not None else '?'}): {detail}",
+            code=code,
+            service=service,
+        )
+
+    # -- listings and records ------------------------------------------------------------
+    def list_page(
+        self,
+        token: str,
+        service: str,
+        list_key: str,
+        item_key: str,
+        params: dict[str, Any],
+        page: int,
+        *,
+        account: str,
+        on_retry: RetryHook | None = None,
+    ) -> Page:
+        """Fetch one page of a listing; no records or no such page give an empty last page."""
+        retorno = self.call(
+            token, service, {**params, "pagina": page}, account=account, on_retry=on_retry
+        )
+        if str(retorno.get("status", "")).upper() != "OK":
+            return Page(records=[], page=page, total_pages=page - 1 if page > 1 else 0)
+        total = _int(retorno.get("numero_paginas")) or page
+        items = retorno.get(list_key) or []
+        records = [entry.get(item_key, entry) for entry in items if isinstance(entry, dict)]
+        return Page(records=records, page=_int(retorno.get("pagina")) or page, total_pages=total)
+
+    def iter_pages(
+        self,
+        token: str,
+        service: str,
+        list_key: str,
+        item_key: str,
+        params: dict[str, Any],
+        *,
+        account: str,
+        start_page: int = 1,
+        on_retry: RetryHook | None = None,
+    ) -> Iterator[Page]:
+        """Yield pages from `start_page` until `numero_paginas`."""
+        page = start_page
+        while True:
+            result = self.list_page(
+                token, service, list_key, item_key, params, page, account=account, on_retry=on_retry
+            )
+            if not result.records:
+                return
+            yield result
+            if result.is_last:
+                return
+            page += 1
+
+    def get_record(
+        self,
+        token: str,
+        service: str,
+        record_key: str,
+        record_id: int,
+        *,
+        account: str,
+        on_retry: RetryHook | None = None,
+    ) -> dict[str, Any] | None:
+        """Fetch one record by id; None when Tiny says it does not exist (code 32)."""
+        retorno = self.call(token, service, {"id": record_id}, account=account, on_retry=on_retry)
+        if str(retorno.get("status", "")).upper() != "OK":
+            return None
+        record = retorno.get(record_key)
+        return record if isinstance(record, dict) else None
+
+
+# -- parsing helpers, shared by the modules ---------------------------------------------
+def _reason(exc: TinyError) -> str:
+    if exc.code is not None:
+        return f"code_{exc.code}"
+    return type(exc).__name__
+
+
+def _first_error(retorno: dict[str, Any]) -> str:
+    erros = retorno.get("erros") or []
+    for entry in erros if isinstance(erros, list) else [erros]:
+        if isinstance(entry, dict) and entry.get("erro"):
+            return str(entry["erro"])
+        if isinstance(entry, str):
+            return entry
+    return "no message"
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return format_date(value)
+    return value
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def parse_int(value: Any) -> int | None:
+    """An integer from Tiny's ints-or-strings; None when empty or not a number."""
+    return _int(value)
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    """Money or quantity from Tiny's decimal strings (accepts a decimal comma); never a float."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip()
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def parse_date(value: Any) -> date | None:
+    """A `dd/mm/yyyy` date (or ISO `yyyy-mm-dd`); None when empty or malformed."""
+    if not value:
+        return None
+    text = str(value).strip()[:10]
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def format_date(value: date) -> str:
+    """`dd/mm/yyyy`, as Tiny wants dates."""
+    return value.strftime("%d/%m/%Y")
+
+
+def format_datetime(value: datetime) -> str:
+    """`dd/mm/yyyy hh:mm:ss` in Brasília time, as Tiny's update filters want."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(BRASILIA).strftime("%d/%m/%Y %H:%M:%S")

@@ -1,0 +1,85 @@
+"""The command line: bad input gets one clear line and a non-zero exit, with nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from cli import app
+from core.db import make_engine
+from core.models import Company, SyncRun
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("TINY_API_URL", "sandbox")
+    monkeypatch.setenv("TINY_MIN_INTERVAL", "0")
+    monkeypatch.setenv("SECRET_KEY", "cli-secret")
+    return url
+
+
+def _count(url, model):
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        value = conn.scalar(select(func.count()).select_from(model))
+    engine.dispose()
+    return value
+
+
+def test_company_add_prints_an_id_and_list_never_shows_the_token(env):
+    added = runner.invoke(app, ["company", "add", "--name", "ACME", "--token", "secret-tok-1"])
+    assert added.exit_code == 0, added.output
+    company_id = added.output.strip()
+    assert len(company_id) == 36
+    listed = runner.invoke(app, ["company", "list"])
+    assert "ACME" in listed.output and "secret-tok-1" not in listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--company", "00000000-0000-4000-8000-000000000000"], "not found"),
+        (["--company", "nope"], "not a valid id"),
+        (["--company", "{company}", "--month", "2024-13"], "does not exist"),
+        (["--company", "{company}", "--month", "2999-01"], "in the future"),
+    ],
+)
+def test_sync_with_bad_input_says_one_clear_line_and_writes_nothing(env, args, words):
+    added = runner.invoke(app, ["company", "add", "--name", "ACME", "--token", "tok-x"])
+    company_id = added.output.strip()
+    args = [a.replace("{company}", company_id) for a in args]
+    result = runner.invoke(app, ["sync", *args])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], result.output
+    assert _count(env, SyncRun) == 0
+    assert _count(env, Company) == 1
+
+
+def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
+    from cli import shared_sandbox
+    from sandbox import AccountSpec
+
+    shared_sandbox().add_account("tok-cli-sync", AccountSpec(orders=200, days=90, products=5))
+    added = runner.invoke(app, ["company", "add", "--name", "ACME", "--token", "tok-cli-sync"])
+    company_id = added.output.strip()
+    from datetime import date
+
+    today = date.today()
+    month = f"{today:%Y-%m}"
+    result = runner.invoke(app, ["sync", "--company", company_id, "--month", month])
+    assert result.exit_code == 0, result.output
+    assert "DONE" in result.output
+    run_id = result.output.splitlines()[0].split()[-1]
+    shown = runner.invoke(app, ["runs", "show", run_id])
+    assert "module vw_vendas done" in shown.output
+    listed = runner.invoke(app, ["runs", "list"])
+    assert run_id in listed.output
+    canceled = runner.invoke(app, ["runs", "cancel", run_id])
+    assert canceled.exit_code != 0 and "can no longer be canceled" in canceled.output
