@@ -43,7 +43,7 @@ def shared_sandbox() -> Any:
     if _SANDBOX is None:
         from sandbox import Sandbox
 
-        _SANDBOX = Sandbox()
+        _SANDBOX = Sandbox(auto_accounts=True)
     return _SANDBOX
 
 
@@ -491,4 +491,3 @@ def main() -> None:  # pragma: no cover - console entry
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
-

@@ -44,8 +44,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate_on_write(conn: Any) -> None:
-    # A plain BEGIN; SQLite upgrades to a write lock on the first write and waits busy_timeout.
-    conn.exec_driver_sql("BEGIN")
+    # Take the write lock up front: a deferred transaction that reads, then writes, fails at
+    # once with "database is locked" when another writer got in between (WAL snapshots).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -66,7 +66,12 @@ def parse_month(value: Any, today: date) -> Window:
         raise ValidationError("month must be text in the form YYYY-MM, e.g. 2024-12")
     text = value.strip()
     parts = text.split("-")
-    if len(parts) != 2 or len(parts[0]) != 4 or not all(p.isdigit() for p in parts):
+    if (
+        len(parts) != 2
+        or len(parts[0]) != 4
+        or len(parts[1]) != 2
+        or not all(p.isascii() and p.isdigit() for p in parts)
+    ):
         raise ValidationError(f"month {value!r} is not in the form YYYY-MM, e.g. 2024-12")
     year, month = int(parts[0]), int(parts[1])
     if not 1 <= month <= 12:

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from cli import app
 from core.db import make_engine
 from core.models import Company, SyncRun
+from tests.conftest import fast_spec
 
 runner = CliRunner()
 
@@ -21,6 +22,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TINY_API_URL", "sandbox")
     monkeypatch.setenv("TINY_MIN_INTERVAL", "0")
     monkeypatch.setenv("SECRET_KEY", "cli-secret")
+    monkeypatch.setenv("COLUMNS", "250")
     return url
 
 
@@ -64,9 +66,8 @@ def test_sync_with_bad_input_says_one_clear_line_and_writes_nothing(env, args, w
 
 def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
     from cli import shared_sandbox
-    from sandbox import AccountSpec
 
-    shared_sandbox().add_account("tok-cli-sync", AccountSpec(orders=200, days=90, products=5))
+    shared_sandbox().add_account("tok-cli-sync", fast_spec(orders=200, days=90, products=5))
     added = runner.invoke(app, ["company", "add", "--name", "ACME", "--token", "tok-cli-sync"])
     company_id = added.output.strip()
     from datetime import date

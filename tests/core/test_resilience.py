@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 from core.models import SalesOrder, SyncRun, SyncRunLog, utcnow
 from core.runs import cancel_run, create_run, get_run, start_run
 from core.steps import run_step
-from sandbox import AccountSpec, Faults
-from tests.conftest import make_services, make_settings, new_company, step_until_done
+from sandbox import Faults
+from tests.conftest import fast_spec, make_services, make_settings, new_company, step_until_done
 
 
 def _start(services, company: str, mode: str = "period", **kw) -> str:
@@ -27,7 +27,7 @@ def _start(services, company: str, mode: str = "period", **kw) -> str:
 
 
 def test_cancel_between_two_pages_stops_before_the_next_tiny_call(services, sandbox):
-    company = new_company(services, sandbox, "tok-cancel", AccountSpec(orders=2000, days=60))
+    company = new_company(services, sandbox, "tok-cancel", fast_spec(orders=2000, days=60))
     run_id = _start(services, company)
     calls_at_cancel: list[int] = []
     original_commit = None
@@ -86,7 +86,7 @@ def test_an_abandoned_step_is_resumed_from_its_checkpoint_without_loss_or_duplic
     db_url, sandbox
 ):
     services = make_services(make_settings(db_url, sync_lease_seconds=30.0), sandbox)
-    company = new_company(services, sandbox, "tok-lease", AccountSpec(orders=1500, days=60))
+    company = new_company(services, sandbox, "tok-lease", fast_spec(orders=1500, days=60))
     run_id = _start(services, company)
 
     # A step that dies after three pages: stop it by making its fourth listing call raise.
@@ -152,7 +152,7 @@ def test_an_abandoned_step_is_resumed_from_its_checkpoint_without_loss_or_duplic
 
 
 def test_two_callers_stepping_the_same_run_at_once_never_duplicate_work(services, sandbox):
-    company = new_company(services, sandbox, "tok-race", AccountSpec(orders=800, days=60))
+    company = new_company(services, sandbox, "tok-race", fast_spec(orders=450, days=60))
     run_id = _start(services, company)
     errors: list[BaseException] = []
 
@@ -181,7 +181,7 @@ def test_two_callers_stepping_the_same_run_at_once_never_duplicate_work(services
 
 def test_transient_faults_are_retried_and_the_data_is_still_exact(db_url, sandbox):
     services = make_services(make_settings(db_url, tiny_max_retries=6), sandbox)
-    company = new_company(services, sandbox, "tok-flaky", AccountSpec(orders=600, days=60))
+    company = new_company(services, sandbox, "tok-flaky", fast_spec(orders=600, days=60))
     sandbox.set_faults(
         "tok-flaky", Faults(p_5xx=0.08, p_code35=0.08, p_timeout=0.05, p_malformed=0.05, seed=7)
     )
@@ -205,12 +205,14 @@ def test_transient_faults_are_retried_and_the_data_is_still_exact(db_url, sandbo
 
 def test_at_the_configured_interval_the_sandbox_never_answers_code_6(sqlite_url, sandbox):
     # 10 calls per 0.5 s allowed; the client spaces calls by 60 ms (at most ~8.3 per 0.5 s).
-    services = make_services(make_settings(sqlite_url, tiny_min_interval_ms=60), sandbox)
+    services = make_services(
+        make_settings(sqlite_url, tiny_min_interval_ms=60, tiny_max_enrich_per_run=30), sandbox
+    )
     company = new_company(
         services,
         sandbox,
         "tok-paced",
-        AccountSpec(
+        fast_spec(
             orders=400, days=60, products=10, rate_limit_calls=10, rate_limit_window_seconds=0.5
         ),
     )
@@ -229,6 +231,7 @@ def test_without_pacing_the_sandbox_limits_and_the_client_backs_off(sqlite_url, 
             tiny_min_interval_ms=0,
             tiny_max_retries=10,
             tiny_rate_limit_backoff_seconds=0.3,
+            tiny_max_enrich_per_run=30,
         ),
         sandbox,
     )
@@ -236,7 +239,7 @@ def test_without_pacing_the_sandbox_limits_and_the_client_backs_off(sqlite_url, 
         services,
         sandbox,
         "tok-burst",
-        AccountSpec(
+        fast_spec(
             orders=300, days=60, products=10, rate_limit_calls=5, rate_limit_window_seconds=0.25
         ),
     )

@@ -163,7 +163,7 @@ def test_history_is_newest_first_filtered_and_paginated(services, sandbox):
         assert got == list(reversed(ids))
         assert cursor3 is None
         assert list_runs(session, status="DONE")[0] == []
-        with pytest.raises(ValidationError, match="status 'WEIRD' is unknown"):
+        with pytest.raises(ValidationError, match="status 'weird' is unknown"):
             list_runs(session, status="weird")
         logs, _ = list_logs(session, ids[0], limit=10)
         assert [entry.message for entry in logs] == [

@@ -1,0 +1,50 @@
+"""`python -m sandbox --port N [--orders N]`: run the fake Tiny API as an HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.app import Sandbox
+from sandbox.data import AccountSpec
+from sandbox.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, create the accounts and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--orders", type=int, default=AccountSpec.orders)
+    parser.add_argument("--days", type=int, default=AccountSpec.days)
+    parser.add_argument("--rate-limit", type=int, default=AccountSpec.rate_limit_calls)
+    parser.add_argument(
+        "--token",
+        action="append",
+        help="account token to create (repeatable; default: sandbox-token)",
+    )
+    parser.add_argument(
+        "--strict-tokens",
+        action="store_true",
+        help="answer code 2 for tokens not given with --token instead of creating them on use",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    args = parser.parse_args(argv)
+    spec = AccountSpec(orders=args.orders, days=args.days, rate_limit_calls=args.rate_limit)
+    sandbox = Sandbox(auto_accounts=not args.strict_tokens, default_spec=spec)
+    tokens = args.token or ["sandbox-token"]
+    for token in tokens:
+        sandbox.add_account(token, spec)
+    print(
+        f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
+        f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
+        f"admin under /_sandbox/)",
+        flush=True,
+    )
+    try:
+        serve(sandbox, args.host, args.port, quiet=args.quiet)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

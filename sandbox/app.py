@@ -1,0 +1,225 @@
+"""The Sandbox: a WSGI app that answers like Tiny API v2, limits and faults included."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from sandbox.account import Account, Truth
+from sandbox.common import to_us
+from sandbox.data import AccountSpec
+from sandbox.envelope import MESSAGES, ApiError, error, ok, render
+from sandbox.faults import FaultInjector, Faults, malformed_body, server_error
+from sandbox.limits import Counters, CounterStore, InFlight, RateLimiter
+from sandbox.services import SERVICES, canonical_service
+
+# The in-process transport sets this environ key; the app then signals a timeout fault with
+# FAULT_HEADER instead of sleeping, and the transport raises httpx.ReadTimeout.
+IN_PROCESS_KEY = "sandbox.in_process"
+FAULT_HEADER = "X-Sandbox-Fault"
+# A plausible start of a real answer, for malformed bodies (faults come before the data).
+_SAMPLE_BODY = (
+    b'{"retorno":{"status_processamento":"3","status":"OK","pagina":"1","numero_paginas":"1",'
+    b'"pedidos":[{"pedido":{"id":1,"numero":1,"data_pedido":"01/01/2024","valor":"10.00"}}]}}'
+)
+
+StartResponse = Callable[..., Any]
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sandbox:
+    """A faithful fake of Tiny API v2; call it as a WSGI app: sb(environ, start_response)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        monotonic: Callable[[], float] | None = None,
+        timeout_sleep_seconds: float = 3.0,
+        latency_seconds: float = 0.0,
+        auto_accounts: bool = False,
+        default_spec: AccountSpec | None = None,
+    ) -> None:
+        self.clock = clock or _utc_now
+        self.timeout_sleep_seconds = timeout_sleep_seconds
+        # Extra time each accepted call spends "processing"; makes overlap (code 11) testable.
+        self.latency_seconds = latency_seconds
+        self.auto_accounts = auto_accounts
+        self.default_spec = default_spec or AccountSpec()
+        self._accounts: dict[str, Account] = {}
+        self._accounts_lock = threading.Lock()
+        self._global_faults = FaultInjector(Faults())
+        self._token_faults: dict[str, FaultInjector] = {}
+        self._failed: dict[tuple[str | None, str], int] = {}
+        self._counters = CounterStore()
+        self._rate = RateLimiter(monotonic or time.monotonic)
+        self._in_flight = InFlight()
+
+    # -- configuration -------------------------------------------------------------------
+    def add_account(self, token: str, spec: AccountSpec | None = None) -> None:
+        """Create (or replace, with fresh data) the account for `token`."""
+        if not token:
+            raise ValueError("token must be non-empty")
+        account = Account(token, spec or self.default_spec, to_us(self.clock()))
+        with self._accounts_lock:
+            self._accounts[token] = account
+        self._rate.reset(token)
+
+    def ensure_account(self, token: str, spec: AccountSpec | None = None) -> None:
+        """Add the account for `token` unless it exists."""
+        with self._accounts_lock:
+            if token in self._accounts:
+                return
+            self._accounts[token] = Account(token, spec or self.default_spec, to_us(self.clock()))
+
+    def has_account(self, token: str) -> bool:
+        """Whether `token` is a known account."""
+        return token in self._accounts
+
+    def account(self, token: str) -> Account:
+        """The account of `token` (KeyError with a clear message when unknown)."""
+        try:
+            return self._accounts[token]
+        except KeyError:
+            raise KeyError(f"no sandbox account for token {token!r}") from None
+
+    @property
+    def faults(self) -> Faults:
+        """Global fault probabilities (tokens with set_faults() use their own)."""
+        return self._global_faults.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._global_faults = FaultInjector(faults)
+
+    def set_faults(self, token: str, faults: Faults) -> None:
+        """Fault probabilities for one token, overriding the global ones."""
+        self._token_faults[token] = FaultInjector(faults)
+
+    def fail_service(self, token: str | None, service: str, code: int) -> None:
+        """Make every call to `service` (for `token`, or any token when None) answer `code`."""
+        if code not in MESSAGES:
+            raise ValueError(f"unknown Tiny error code {code}")
+        name = canonical_service(service)
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        self._failed[(token, name)] = code
+
+    def clear_faults(self) -> None:
+        """Remove global and per-token faults and failed services."""
+        self._global_faults = FaultInjector(Faults())
+        self._token_faults.clear()
+        self._failed.clear()
+
+    # -- data ----------------------------------------------------------------------------
+    def evolve(
+        self, token: str, new_orders: int = 5, status_changes: int = 5, payments: int = 5
+    ) -> None:
+        """Business goes on: new orders today, order status changes, open bills paid."""
+        now_us = to_us(self.clock())
+        self.account(token).evolve(now_us, new_orders, status_changes, payments)
+
+    def truth(self, token: str, start: date, end: date) -> Truth:
+        """What a correct sync of [start, end] must hold for `token`."""
+        return self.account(token).truth(start, end)
+
+    def counters(self, token: str | None = None) -> Counters:
+        """Counters of one token, or summed over all tokens."""
+        return self._counters.snapshot(token)
+
+    def reset_counters(self) -> None:
+        """Zero all counters (rate-limit windows are left alone)."""
+        self._counters.reset()
+
+    def reset_limits(self, token: str | None = None) -> None:
+        """Forget the calls in the rate-limit window of one token, or of all."""
+        self._rate.reset(token)
+
+    # -- WSGI ----------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, body = self._respond(environ)
+        headers.append(("Content-Length", str(len(body))))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [body]
+
+    def _respond(self, environ: dict[str, Any]) -> Response:
+        request = Request(environ)
+        params = {key: value for key, value in request.values.items()}
+        service = canonical_service(environ.get("PATH_INFO", ""))
+        token = (params.get("token") or "").strip()
+        as_json = (params.get("formato") or "").strip().lower() == "json"
+        sequence = self._counters.call(token, service)
+        headers: list[tuple[str, str]] = []
+
+        def answer(envelope: dict[str, Any], code: int | None) -> Response:
+            self._counters.answer(token, code)
+            body, content_type = render(envelope, as_json)
+            return 200, [("Content-Type", content_type), *headers], body
+
+        def fail(code: int, message: str | None = None) -> Response:
+            # Tiny is inconsistent about codigo_erro's type; alternate so clients handle both.
+            envelope = error(code, message or MESSAGES[code], code_as_text=sequence % 2 == 0)
+            return answer(envelope, code)
+
+        handler = SERVICES.get(service)
+        if handler is None:
+            return fail(4, f"{MESSAGES[4]}: serviço {service!r} não existe")
+        if not token:
+            return fail(1)
+        if token not in self._accounts and self.auto_accounts:
+            self.ensure_account(token)
+        account = self._accounts.get(token)
+        if account is None:
+            return fail(2)
+        spec = account.spec
+        headers.append(("x-limit-api", str(spec.rate_limit_calls)))
+        in_flight = self._in_flight.enter(token)
+        try:
+            self._counters.in_flight(token, in_flight)
+            if in_flight > spec.max_concurrent:
+                return fail(11)
+            if not self._rate.acquire(token, spec.rate_limit_calls, spec.rate_limit_window_seconds):
+                return fail(6)
+            failed = self._failed.get((token, service), self._failed.get((None, service)))
+            if failed is not None:
+                return fail(failed)
+            injector = self._token_faults.get(token, self._global_faults)
+            kind, rng = injector.draw()
+            if kind is not None:
+                self._counters.fault(token, kind)
+            if kind == "5xx":
+                status, page = server_error(rng)
+                return status, [("Content-Type", "text/html")], page
+            if kind in ("code35", "code99"):
+                return fail(35 if kind == "code35" else 99)
+            if kind == "malformed":
+                return (
+                    200,
+                    [("Content-Type", "application/json"), *headers],
+                    malformed_body(rng, _SAMPLE_BODY),
+                )
+            if kind == "timeout":
+                if environ.get(IN_PROCESS_KEY):
+                    return 200, [(FAULT_HEADER, "timeout"), *headers], b""
+                # Over a socket the client really waits; if it waits long enough it gets data.
+                time.sleep(self.timeout_sleep_seconds)
+            if self.latency_seconds:
+                time.sleep(self.latency_seconds)
+            try:
+                with account.lock:
+                    payload = handler(account, params, to_us(self.clock()))
+            except ApiError as exc:
+                return fail(exc.code, exc.message)
+            return answer(ok(payload), None)
+        finally:
+            self._in_flight.leave(token)

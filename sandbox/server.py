@@ -1,0 +1,169 @@
+"""The Sandbox as a threaded HTTP server, with a JSON admin surface under /_sandbox/."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from werkzeug.serving import make_server as werkzeug_make_server
+from werkzeug.wrappers import Request, Response
+
+from sandbox.app import Sandbox
+from sandbox.data import AccountSpec
+from sandbox.faults import Faults
+
+ADMIN_MARK = "/_sandbox/"
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(AccountSpec)}
+_FAULT_FIELDS = {f.name for f in dataclasses.fields(Faults)}
+
+
+class AdminError(Exception):
+    """An admin request the sandbox refuses, with its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def _int(body: dict[str, Any], name: str, default: int) -> int:
+    try:
+        return int(body.get(name, default))
+    except (TypeError, ValueError):
+        raise AdminError(400, f"{name} must be an integer") from None
+
+
+class AdminApp:
+    """WSGI app: /_sandbox/* drives the sandbox, every other path is the fake Tiny API."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._routes: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
+            ("GET", "health"): lambda body: {"ok": True},
+            ("POST", "accounts"): self._accounts,
+            ("POST", "faults"): self._faults,
+            ("POST", "fail_service"): self._fail_service,
+            ("POST", "clear_faults"): lambda body: self.sandbox.clear_faults(),
+            ("POST", "evolve"): self._evolve,
+            ("GET", "counters"): self._counters,
+            ("GET", "truth"): self._truth,
+            ("POST", "reset_counters"): lambda body: self.sandbox.reset_counters(),
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if ADMIN_MARK not in path:
+            return self.sandbox(environ, start_response)
+        return self._admin(Request(environ), path)(environ, start_response)
+
+    def _admin(self, request: Request, path: str) -> Response:
+        action = path.split(ADMIN_MARK, 1)[1].strip("/")
+        route = self._routes.get((request.method, action))
+        if route is None:
+            known = any(name == action for _, name in self._routes)
+            status = 405 if known else 404
+            return _json({"error": f"no admin route {request.method} {action}"}, status)
+        body: dict[str, Any] = dict(request.args.items())
+        payload = request.get_json(silent=True) if request.method == "POST" else None
+        body.update(payload if isinstance(payload, dict) else dict(request.form.items()))
+        try:
+            result = route(body)
+        except AdminError as exc:
+            return _json({"error": str(exc)}, exc.status)
+        except KeyError as exc:
+            return _json({"error": str(exc.args[0])}, 404)
+        except (TypeError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json(result if result is not None else {"ok": True})
+
+    def _token(self, body: dict[str, Any], required: bool = True) -> str | None:
+        token = body.get("token") or None
+        if required and token is None:
+            raise AdminError(400, "token is required")
+        return token
+
+    def _accounts(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = self._token(body)
+        unknown = set(body) - _SPEC_FIELDS - {"token"}
+        if unknown:
+            raise AdminError(400, f"unknown account fields: {sorted(unknown)}")
+        spec = AccountSpec(**{k: v for k, v in body.items() if k in _SPEC_FIELDS})
+        self.sandbox.add_account(str(token), spec)
+        return {"ok": True, "token": token}
+
+    def _faults(self, body: dict[str, Any]) -> None:
+        token = self._token(body, required=False)
+        unknown = set(body) - _FAULT_FIELDS - {"token"}
+        if unknown:
+            raise AdminError(400, f"unknown fault fields: {sorted(unknown)}")
+        values: dict[str, Any] = {
+            k: int(v) if k == "seed" else float(v) for k, v in body.items() if k != "token"
+        }
+        faults = Faults(**values)
+        if token is None:
+            self.sandbox.faults = faults
+        else:
+            self.sandbox.set_faults(token, faults)
+
+    def _fail_service(self, body: dict[str, Any]) -> None:
+        if not body.get("service"):
+            raise AdminError(400, "service is required")
+        token = self._token(body, required=False)
+        self.sandbox.fail_service(token, str(body["service"]), _int(body, "code", 35))
+
+    def _evolve(self, body: dict[str, Any]) -> None:
+        self.sandbox.evolve(
+            str(self._token(body)),
+            new_orders=_int(body, "new_orders", 5),
+            status_changes=_int(body, "status_changes", 5),
+            payments=_int(body, "payments", 5),
+        )
+
+    def _counters(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.sandbox.counters(self._token(body, required=False)).to_json()
+
+    def _truth(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = str(self._token(body))
+        try:
+            start, end = date.fromisoformat(body["start"]), date.fromisoformat(body["end"])
+        except (KeyError, ValueError):
+            raise AdminError(400, "start and end are required, as YYYY-MM-DD") from None
+        return self.sandbox.truth(token, start, end).to_json()
+
+
+class _Handler(WSGIRequestHandler):
+    # Keep-alive, like the real API behind its load balancer; every answer has Content-Length.
+    protocol_version = "HTTP/1.1"
+
+
+class _QuietHandler(_Handler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the per-request access log line."""
+
+
+def make_server(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True
+) -> BaseWSGIServer:
+    """A threaded server for the sandbox (port 0 picks a free one: see `.server_port`)."""
+    handler = _QuietHandler if quiet else _Handler
+    return werkzeug_make_server(
+        host, port, AdminApp(sandbox), threaded=True, request_handler=handler
+    )
+
+
+def serve(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8800, *, quiet: bool = False
+) -> None:
+    """Serve the sandbox over HTTP until interrupted (blocks)."""
+    server = make_server(sandbox, host, port, quiet=quiet)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
