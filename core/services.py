@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import make_engine, make_session_factory
-from core.ratelimit import LocalRateLimiter, RateLimiter
+from core.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from core.settings import Settings
 from core.tiny import TinyClient
 
@@ -34,12 +34,13 @@ def build_limiter(settings: Settings) -> RateLimiter:
     """Redis-backed pacing when a Redis is configured (shared by all processes), else local."""
     redis_url = settings.shared_redis_url
     if redis_url:
-        from core.ratelimit import RedisRateLimiter  # type: ignore[attr-defined]
-
-        limiter: RateLimiter = RedisRateLimiter.from_url(
-            redis_url, settings.tiny_min_interval_ms, settings.tiny_concurrency
+        # A slot is held for one call; twice the timeout covers a slow connect plus a slow read.
+        return RedisRateLimiter.from_url(
+            redis_url,
+            settings.tiny_min_interval_ms,
+            settings.tiny_concurrency,
+            slot_ttl_seconds=2 * settings.tiny_timeout_seconds,
         )
-        return limiter
     return LocalRateLimiter(settings.tiny_min_interval_ms, settings.tiny_concurrency)
 
 

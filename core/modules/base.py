@@ -142,7 +142,7 @@ class ModuleContext:
     # -- persistence ---------------------------------------------------------------------
     def commit(
         self,
-        write: Callable[[Session], None] | None = None,
+        write: Callable[[Session], object] | None = None,
         *,
         processed: int = 0,
         skipped: int = 0,

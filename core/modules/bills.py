@@ -7,6 +7,7 @@ their files declares a `BillsModule` with those three facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from core.models import Payable, Receivable, utcnow
@@ -70,7 +71,7 @@ class BillsModule:
             bad = len(rows) - len(good)
             ctx.checkpoint["page"] = page_no + 1
             ctx.commit(
-                lambda s, good=good: upsert(s, self.model, good),
+                partial(upsert, model=self.model, rows=good),
                 processed=len(good),
                 skipped=bad,
                 errors=[f"{bad} bills on page {page_no} had no id"] if bad else None,

@@ -9,11 +9,13 @@ paid add-on answer it with an error; the module then falls back to asking every 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import TinyPermanentError
@@ -130,7 +132,15 @@ class StockModule:
             ctx.commit()
         return self._balances(ctx)
 
-    def _pages(self, ctx, service, list_key, item_key, params, write) -> bool:  # type: ignore[no-untyped-def]
+    def _pages(
+        self,
+        ctx: ModuleContext,
+        service: str,
+        list_key: str,
+        item_key: str,
+        params: dict[str, Any],
+        write: Callable[[ModuleContext, list[dict[str, Any]], int], None],
+    ) -> bool:
         while True:
             page_no = int(ctx.checkpoint.get("page") or 1)
             page = ctx.list_page(service, list_key, item_key, params, page_no)
@@ -163,7 +173,7 @@ class StockModule:
         incremental = bool(ctx.checkpoint.get("since"))
         while True:
             with ctx.session_factory() as session:
-                stale = StockItem.stockCheckedAt.is_(None)
+                stale: ColumnElement[bool] = StockItem.stockCheckedAt.is_(None)
                 if not incremental:
                     stale = or_(stale, StockItem.stockCheckedAt < started)
                 ids = list(
@@ -186,7 +196,7 @@ class StockModule:
                     row = {"companyId": ctx.company_id, "tinyId": tiny_id, "stockCheckedAt": now}
                 rows.append(row)
             ctx.commit(
-                lambda s, rows=rows: _write_balances(s, rows),
+                partial(_write_balances, rows=rows),
                 processed=len(rows) - len(missing),
                 skipped=len(missing),
                 errors=[f"product {i} not found in Tiny (code 32)" for i in missing] or None,

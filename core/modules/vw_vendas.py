@@ -10,8 +10,8 @@ next run, which the log says.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -67,7 +67,7 @@ def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
         "situacao": _text(record.get("situacao"), 60),
         "codigoRastreamento": _text(record.get("codigo_rastreamento"), 100),
     }
-    fingerprint = json.dumps([str(row[f]) for f in _LIST_FIELDS])
+    fingerprint = "\x1f".join(str(row[f]) for f in _LIST_FIELDS)
     row["listFingerprint"] = hashlib.md5(fingerprint.encode()).hexdigest()
     row["needsEnrichment"] = True
     row["syncedAt"] = utcnow()
@@ -127,7 +127,7 @@ class SalesModule:
             ctx.checkpoint["page"] = page_no + 1
             done = page.is_last or not page.records
             ctx.commit(
-                lambda s, rows=rows: upsert(s, SalesOrder, rows, extra_set=_flag_if_changed),
+                partial(upsert, model=SalesOrder, rows=rows, extra_set=_flag_if_changed),
                 processed=len(rows),
                 skipped=bad,
                 errors=[f"{bad} orders on page {page_no} had no id"] if bad else None,
@@ -164,7 +164,7 @@ class SalesModule:
             missing = [i for i, d in details.items() if d is None]
             ctx.checkpoint["enriched"] = enriched + len(ids)
             ctx.commit(
-                lambda s, details=details: _write_details(s, ctx.company_id, details),
+                partial(_write_details, company_id=ctx.company_id, details=details),
                 skipped=len(missing),
                 counters={"enriched": len(ids) - len(missing)},
                 errors=[f"order {i} no longer exists in Tiny (code 32)" for i in missing] or None,

@@ -10,6 +10,16 @@ from core.models import Base
 from core.runs import create_run, start_run
 from tests.conftest import new_company, step_until_done
 
+# The seed's two audit queries, verbatim (the run id replaces its 'xxx').
+SEED_RUNS_SQL = """SELECT id, mode, status, "createdAt", "finishedAt"
+FROM "SyncRun"
+ORDER BY "createdAt" DESC
+LIMIT 10;"""
+SEED_LOGS_SQL = """SELECT timestamp, level, message, module
+FROM "SyncRunLog"
+WHERE "runId" = 'xxx'
+ORDER BY timestamp DESC;"""
+
 
 def test_the_migrations_create_every_table_of_the_models_and_go_back_down(db_url):
     engine = make_engine(db_url)
@@ -47,18 +57,8 @@ def test_the_seeds_audit_queries_run_verbatim_after_a_run(services, sandbox):
         start_run(session, run.id)
     step_until_done(services, run.id)
     with services.engine.connect() as conn:
-        runs = conn.execute(
-            text(
-                'SELECT id, mode, status, "createdAt", "finishedAt" FROM "SyncRun" '
-                'ORDER BY "createdAt" DESC LIMIT 10;'.rstrip(";")
-            )
-        ).all()
+        runs = conn.execute(text(SEED_RUNS_SQL)).all()
         assert [(r.id, r.mode, r.status) for r in runs] == [(run.id, "incremental", "DONE")]
-        logs = conn.execute(
-            text(
-                'SELECT timestamp, level, message, module FROM "SyncRunLog" '
-                f"WHERE \"runId\" = '{run.id}' ORDER BY timestamp DESC"
-            )
-        ).all()
+        logs = conn.execute(text(SEED_LOGS_SQL.replace("xxx", run.id))).all()
         assert logs[0].message.startswith("run finished DONE")
         assert {r.module for r in logs} >= {"vw_vendas", "vw_estoque"}
