@@ -305,7 +305,7 @@ def _interrupted(session_factory: sessionmaker[Session], ctx: ModuleContext, rea
                     currentModule=None,
                     leaseOwner=None,
                     leaseExpiresAt=None,
-                    tinyCalls=SyncRun.tinyCalls + ctx._pending_calls,
+                    tinyCalls=SyncRun.tinyCalls + ctx.pending_calls,
                     updatedAt=utcnow(),
                 )
             )

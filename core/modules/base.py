@@ -8,6 +8,7 @@ it calls `check`, which is how a cancel takes effect before the next call.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class ModuleContext:
     log_line: Callable[..., None]
     calls: int = 0
     retries: int = 0
-    _pending_calls: int = field(default=0, repr=False)
+    pending_calls: int = field(default=0, repr=False)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -105,7 +106,7 @@ class ModuleContext:
     def on_retry(self, service: str, attempt: int, exc: TinyError, wait: float) -> None:
         """Log a retry and keep the lease alive over the back-off."""
         self.retries += 1
-        self._pending_calls += 1
+        self.pending_calls += 1
         self.log_line(
             "warn",
             f"retrying {service} after: {exc} (attempt {attempt}, waiting {wait:.1f}s)",
@@ -119,7 +120,7 @@ class ModuleContext:
     ) -> Page:
         """Check for cancel, then fetch one listing page."""
         self.check()
-        self._pending_calls += 1
+        self.pending_calls += 1
         return self.client.list_page(
             self.token,
             service,
@@ -134,7 +135,7 @@ class ModuleContext:
     def get_record(self, service: str, record_key: str, record_id: int) -> dict[str, Any] | None:
         """Check for cancel, then fetch one record (None when Tiny has no such record)."""
         self.check()
-        self._pending_calls += 1
+        self.pending_calls += 1
         return self.client.get_record(
             self.token, service, record_key, record_id, account=self.account, on_retry=self.on_retry
         )
@@ -154,7 +155,7 @@ class ModuleContext:
         before = dict(entry)
         entry["processed"] = int(entry.get("processed", 0)) + processed
         entry["skipped"] = int(entry.get("skipped", 0)) + skipped
-        entry["calls"] = int(entry.get("calls", 0)) + self._pending_calls
+        entry["calls"] = int(entry.get("calls", 0)) + self.pending_calls
         for name, value in (counters or {}).items():
             entry[name] = int(entry.get(name, 0)) + value
         if errors:
@@ -168,8 +169,8 @@ class ModuleContext:
                 entry.update(before)
                 self._raise_why_not()
             session.commit()
-        self.calls += self._pending_calls
-        self._pending_calls = 0
+        self.calls += self.pending_calls
+        self.pending_calls = 0
 
     def _save_run(self, session: Session) -> bool:
         now = utcnow()
@@ -187,7 +188,7 @@ class ModuleContext:
                 leaseExpiresAt=now + timedelta(seconds=self.settings.sync_lease_seconds),
                 heartbeatAt=now,
                 updatedAt=now,
-                tinyCalls=SyncRun.tinyCalls + self._pending_calls,
+                tinyCalls=SyncRun.tinyCalls + self.pending_calls,
             )
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -235,8 +236,6 @@ class ModuleContext:
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:
     # JSON columns compare by value: hand SQLAlchemy a fresh object every time.
-    import copy
-
     return copy.deepcopy(value)
 
 
