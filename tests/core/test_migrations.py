@@ -62,3 +62,14 @@ def test_the_seeds_audit_queries_run_verbatim_after_a_run(services, sandbox):
         logs = conn.execute(text(SEED_LOGS_SQL.replace("xxx", run.id))).all()
         assert logs[0].message.startswith("run finished DONE")
         assert {r.module for r in logs} >= {"vw_vendas", "vw_estoque"}
+
+
+def test_the_models_and_the_migrations_agree(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
