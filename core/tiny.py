@@ -336,6 +336,13 @@ def parse_int(value: Any) -> int | None:
     return _int(value)
 
 
+def parse_text(value: Any, limit: int) -> str | None:
+    """Text cut to the column's size; None for Tiny's empty strings."""
+    if value is None or value == "":
+        return None
+    return str(value)[:limit]
+
+
 def parse_decimal(value: Any) -> Decimal | None:
     """Money or quantity from Tiny's decimal strings (accepts a decimal comma); never a float."""
     if value is None or value == "":

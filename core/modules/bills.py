@@ -12,14 +12,8 @@ from typing import Any
 
 from core.models import Payable, Receivable, utcnow
 from core.modules.base import ModuleContext
-from core.tiny import parse_date, parse_decimal, parse_int
+from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
-
-
-def _text(value: Any, limit: int) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)[:limit]
 
 
 def map_bill(company_id: str, record: dict[str, Any], *, receivable: bool) -> dict[str, Any] | None:
@@ -30,19 +24,19 @@ def map_bill(company_id: str, record: dict[str, Any], *, receivable: bool) -> di
     row: dict[str, Any] = {
         "companyId": company_id,
         "tinyId": tiny_id,
-        "nomeCliente": _text(record.get("nome_cliente"), 300),
-        "historico": _text(record.get("historico"), 5000),
-        "numeroDoc": _text(record.get("numero_doc"), 100),
+        "nomeCliente": parse_text(record.get("nome_cliente"), 300),
+        "historico": parse_text(record.get("historico"), 5000),
+        "numeroDoc": parse_text(record.get("numero_doc"), 100),
         "dataEmissao": parse_date(record.get("data_emissao")),
         "dataVencimento": parse_date(record.get("data_vencimento")),
         "valor": parse_decimal(record.get("valor")),
         "saldo": parse_decimal(record.get("saldo")),
-        "situacao": _text(record.get("situacao"), 30),
+        "situacao": parse_text(record.get("situacao"), 30),
         "syncedAt": utcnow(),
     }
     if receivable:
-        row["numeroBanco"] = _text(record.get("numero_banco"), 50)
-        row["serieDoc"] = _text(record.get("serie_doc"), 50)
+        row["numeroBanco"] = parse_text(record.get("numero_banco"), 50)
+        row["serieDoc"] = parse_text(record.get("serie_doc"), 50)
     return row
 
 

@@ -21,19 +21,13 @@ from sqlalchemy.orm import Session
 from core.errors import TinyPermanentError
 from core.models import StockItem, utcnow
 from core.modules.base import ModuleContext
-from core.tiny import parse_decimal, parse_int
+from core.tiny import parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
 LIST_SERVICE = "produtos.pesquisa.php"
 STOCK_SERVICE = "produto.obter.estoque.php"
 UPDATES_SERVICE = "lista.atualizacoes.estoque"
 STOCK_BATCH = 10
-
-
-def _text(value: Any, limit: int) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)[:limit]
 
 
 def map_product(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -44,11 +38,11 @@ def map_product(company_id: str, record: dict[str, Any]) -> dict[str, Any] | Non
     return {
         "companyId": company_id,
         "tinyId": tiny_id,
-        "codigo": _text(record.get("codigo"), 100),
-        "nome": _text(record.get("nome"), 300),
-        "unidade": _text(record.get("unidade"), 20),
+        "codigo": parse_text(record.get("codigo"), 100),
+        "nome": parse_text(record.get("nome"), 300),
+        "unidade": parse_text(record.get("unidade"), 20),
         "preco": parse_decimal(record.get("preco")),
-        "situacao": _text(record.get("situacao"), 5),
+        "situacao": parse_text(record.get("situacao"), 5),
         "syncedAt": utcnow(),
     }
 
@@ -66,18 +60,18 @@ def map_stock(
         saldo = parse_decimal(dep.get("saldo"))
         depositos.append(
             {
-                "nome": _text(dep.get("nome"), 200),
+                "nome": parse_text(dep.get("nome"), 200),
                 "saldo": str(saldo) if saldo is not None else None,
                 "desconsiderar": dep.get("desconsiderar"),
-                "empresa": _text(dep.get("empresa"), 200),
+                "empresa": parse_text(dep.get("empresa"), 200),
             }
         )
     return {
         "companyId": company_id,
         "tinyId": tiny_id,
-        "codigo": _text(record.get("codigo"), 100),
-        "nome": _text(record.get("nome"), 300),
-        "unidade": _text(record.get("unidade"), 20),
+        "codigo": parse_text(record.get("codigo"), 100),
+        "nome": parse_text(record.get("nome"), 300),
+        "unidade": parse_text(record.get("unidade"), 20),
         "saldo": parse_decimal(record.get("saldo")) or Decimal("0"),
         "saldoReservado": parse_decimal(record.get("saldoReservado")) or Decimal("0"),
         "depositosJson": depositos,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.models import SalesOrder, SalesOrderItem, utcnow
 from core.modules.base import ModuleContext
-from core.tiny import parse_date, parse_decimal, parse_int
+from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
 LIST_SERVICE = "pedidos.pesquisa.php"
@@ -42,12 +42,6 @@ _LIST_FIELDS = (
 )
 
 
-def _text(value: Any, limit: int) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)[:limit]
-
-
 def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
     """A listing record to a SalesOrder row; None when it has no usable id."""
     tiny_id = parse_int(record.get("id"))
@@ -56,16 +50,16 @@ def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
     row: dict[str, Any] = {
         "companyId": company_id,
         "tinyId": tiny_id,
-        "numero": _text(record.get("numero"), 50),
-        "numeroEcommerce": _text(record.get("numero_ecommerce"), 100),
+        "numero": parse_text(record.get("numero"), 50),
+        "numeroEcommerce": parse_text(record.get("numero_ecommerce"), 100),
         "dataPedido": parse_date(record.get("data_pedido")),
         "dataPrevista": parse_date(record.get("data_prevista")),
-        "nomeCliente": _text(record.get("nome"), 300),
+        "nomeCliente": parse_text(record.get("nome"), 300),
         "valor": parse_decimal(record.get("valor")),
         "idVendedor": parse_int(record.get("id_vendedor")),
-        "nomeVendedor": _text(record.get("nome_vendedor"), 200),
-        "situacao": _text(record.get("situacao"), 60),
-        "codigoRastreamento": _text(record.get("codigo_rastreamento"), 100),
+        "nomeVendedor": parse_text(record.get("nome_vendedor"), 200),
+        "situacao": parse_text(record.get("situacao"), 60),
+        "codigoRastreamento": parse_text(record.get("codigo_rastreamento"), 100),
     }
     fingerprint = "\x1f".join(str(row[f]) for f in _LIST_FIELDS)
     row["listFingerprint"] = hashlib.md5(fingerprint.encode()).hexdigest()
@@ -196,10 +190,13 @@ def _write_details(
     for tiny_id, detail in details.items():
         values: dict[str, Any] = {"needsEnrichment": False, "enrichedAt": now}
         if detail is not None:
-            cliente = detail.get("cliente") or {}
+            cliente = detail.get("cliente")
+            cliente = cliente if isinstance(cliente, dict) else {}
             values.update(
                 dataFaturamento=parse_date(detail.get("data_faturamento")),
-                cpfCnpj=_text(cliente.get("cpf_cnpj"), 30) if isinstance(cliente, dict) else None,
+                cpfCnpj=parse_text(cliente.get("cpf_cnpj"), 30)
+                if isinstance(cliente, dict)
+                else None,
                 totalProdutos=parse_decimal(detail.get("total_produtos")),
                 totalPedido=parse_decimal(detail.get("total_pedido")),
                 valorDesconto=parse_decimal(detail.get("valor_desconto")),
@@ -212,8 +209,8 @@ def _write_details(
                         "companyId": company_id,
                         "orderTinyId": tiny_id,
                         "position": position,
-                        "codigo": _text(item.get("codigo"), 100),
-                        "descricao": _text(item.get("descricao"), 500),
+                        "codigo": parse_text(item.get("codigo"), 100),
+                        "descricao": parse_text(item.get("descricao"), 500),
                         "quantidade": parse_decimal(item.get("quantidade")),
                         "valorUnitario": parse_decimal(item.get("valor_unitario")),
                     }
