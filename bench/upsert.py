@@ -3,7 +3,7 @@
 Both write the same sales records into PostgreSQL (or DATABASE_URL) and commit every 100
 rows, as a sync does per page. Prints rows/s for each and, last, the ratio project/naive.
 
-    .venv/bin/python bench/upsert.py [--rows 100000] [--baseline-rows 100000]
+    .venv/bin/python bench/upsert.py [--rows 100000] [--baseline-rows 20000]
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def naive_path(factory, company_id: str, recs: list[dict]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--baseline-rows", type=int, default=100_000)
+    # The naive loop runs ~500 rows/s: 20,000 rows give a stable rate in under a minute.
+    parser.add_argument("--baseline-rows", type=int, default=20_000)
     parser.add_argument("--database-url", default=None, help="default: a fresh PostgreSQL DB")
     args = parser.parse_args()
 
