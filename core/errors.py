@@ -7,7 +7,8 @@
     │   │   └── TinyRateLimitError     codes 6 and 11, with the wait the client should honour
     │   └── TinyPermanentError         retrying will not help: token (1, 2), blocked (5, 8),
     │       │                          missing parameter (10), anything unknown
-    │       └── TinyAuthError          the account's token is missing or invalid
+    │       ├── TinyAuthError          the account's token is missing or invalid
+    │       └── TinyQueryTooLarge      too many records for one query (21): narrow the window
     ├── ValidationError                input a person gave is wrong (bad month, unknown mode…)
     ├── NotFoundError                  unknown run or company
     └── RunStateError                  a transition the run's state does not allow
@@ -51,6 +52,10 @@ class TinyPermanentError(TinyError):
 
 class TinyAuthError(TinyPermanentError):
     """The Tiny token is missing or invalid."""
+
+
+class TinyQueryTooLarge(TinyPermanentError):
+    """Tiny refused a listing for matching too many records (code 21)."""
 
 
 class ValidationError(SyncError):

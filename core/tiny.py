@@ -25,6 +25,7 @@ from core.errors import (
     TinyAuthError,
     TinyError,
     TinyPermanentError,
+    TinyQueryTooLarge,
     TinyRateLimitError,
     TinyTransientError,
 )
@@ -46,8 +47,8 @@ PERMANENT_CODES = {
     5: "the Tiny API is blocked for this account",
     8: "the company is blocked in Tiny",
     10: "a parameter Tiny requires is missing",
-    21: "the query matches too many records for Tiny; narrow the period",
 }
+QUERY_TOO_LARGE = 21
 TRANSIENT_CODES = {
     RATE_LIMITED: "too many Tiny calls in the last minute",
     TOO_MANY_CONCURRENT: "too many concurrent Tiny calls",
@@ -217,6 +218,12 @@ class TinyClient:
         if code in TRANSIENT_CODES:
             raise TinyTransientError(
                 f"{TRANSIENT_CODES[code]} (code {code})", code=code, service=service
+            )
+        if code == QUERY_TOO_LARGE:
+            raise TinyQueryTooLarge(
+                f"Tiny says {service} matches too many records (code 21); narrow the period",
+                code=code,
+                service=service,
             )
         if code in PERMANENT_CODES:
             raise TinyPermanentError(

@@ -82,6 +82,8 @@ class AccountSpec:
     rate_limit_window_seconds: float = 60.0
     max_concurrent: int = 15
     items_per_order: tuple[int, int] = (1, 4)
+    #: Listings of orders or bills matching more records than this answer code 21.
+    max_query_records: int | None = None
 
     def __post_init__(self) -> None:
         checks = [

@@ -71,13 +71,21 @@ def _required_id(params: Params) -> int:
     return value
 
 
-def _page(selection: Selection, params: Params, key: str, render: Callable[[int], Any]) -> dict:
-    """One page of a listing, with Tiny's 20 (no records) and 23 (no such page) errors."""
+def _page(
+    selection: Selection,
+    params: Params,
+    key: str,
+    render: Callable[[int], Any],
+    max_records: int | None = None,
+) -> dict:
+    """One page of a listing, with Tiny's 20 (no records), 21 (too many) and 23 (no page)."""
     pagina = _int(params, "pagina")
     pagina = 1 if pagina is None else pagina
     total = len(selection)
     if total == 0:
         raise ApiError(20)
+    if max_records is not None and total > max_records:
+        raise ApiError(21)
     pages = -(-total // PAGE_SIZE)
     if not 1 <= pagina <= pages:
         raise ApiError(23)
@@ -140,7 +148,13 @@ def pedidos_pesquisa(account: Account, params: Params, now_us: int) -> dict[str,
         needle, gen = fold(cliente), account.gen
         clients = {k for k in range(gen.n_clients) if needle in fold(gen.client_name(k))}
         selection = selection.filter(lambda i: gen.order_client(i) in clients)
-    return _page(selection, params, "pedidos", lambda i: _order_summary(account.order(i)))
+    return _page(
+        selection,
+        params,
+        "pedidos",
+        lambda i: _order_summary(account.order(i)),
+        account.spec.max_query_records,
+    )
 
 
 def pedido_obter(account: Account, params: Params, now_us: int) -> dict[str, Any]:
@@ -270,7 +284,11 @@ def _contas_pesquisa(kind: str) -> Handler:
         if filtering:
             selection = selection.filter(keep)
         return _page(
-            selection, params, "contas", lambda i: _bill_summary(kind, account.bill(kind, i))
+            selection,
+            params,
+            "contas",
+            lambda i: _bill_summary(kind, account.bill(kind, i)),
+            account.spec.max_query_records,
         )
 
     handler.__doc__ = f"contas.{kind}.pesquisa.php: bills by emission/due date, status, name, doc."

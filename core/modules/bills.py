@@ -7,11 +7,13 @@ their files declares a `BillsModule` with those three facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 
 from core.models import Payable, Receivable, utcnow
 from core.modules.base import ModuleContext
+from core.modules.listing import list_windows
 from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
@@ -52,25 +54,19 @@ class BillsModule:
     def run(self, ctx: ModuleContext) -> bool:
         """Page through the listing from the checkpoint; True when the last page is written."""
         receivable = self.model is Receivable
-        params = {
-            "situacao": self.situacao,
-            "data_ini_emissao": ctx.window_start,
-            "data_fim_emissao": ctx.window_end,
-        }
-        while True:
-            page_no = int(ctx.checkpoint.get("page") or 1)
-            page = ctx.list_page(self.service, "contas", "conta", params, page_no)
-            rows = [map_bill(ctx.company_id, r, receivable=receivable) for r in page.records]
+
+        def params_for(start: date, end: date) -> dict[str, Any]:
+            return {"situacao": self.situacao, "data_ini_emissao": start, "data_fim_emissao": end}
+
+        def write(records: list[dict[str, Any]], page_no: int) -> None:
+            rows = [map_bill(ctx.company_id, r, receivable=receivable) for r in records]
             good = [r for r in rows if r is not None]
             bad = len(rows) - len(good)
-            ctx.checkpoint["page"] = page_no + 1
             ctx.commit(
                 partial(upsert, model=self.model, rows=good),
                 processed=len(good),
                 skipped=bad,
                 errors=[f"{bad} bills on page {page_no} had no id"] if bad else None,
             )
-            if page.is_last or not page.records:
-                return True
-            if ctx.out_of_time():
-                return False
+
+        return list_windows(ctx, self.service, "contas", "conta", params_for, write)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.models import SalesOrder, SalesOrderItem, utcnow
 from core.modules.base import ModuleContext
+from core.modules.listing import list_windows
 from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
@@ -86,50 +87,36 @@ class SalesModule:
         if cp.get("phase", "list") == "list":
             if not self._list(ctx):
                 return False
-            cp.update(phase="enrich", page=None, enriched=0)
+            cp.update(phase="enrich", enriched=0)
             ctx.commit()
         return self._enrich(ctx)
 
-    def _params(self, ctx: ModuleContext) -> dict[str, Any]:
-        cp = ctx.checkpoint
-        if "params" not in cp:
-            since = ctx.fresh_watermark()
-            started = utcnow()
-            cp["watermark"] = started.isoformat()
-            if since is not None:
-                cp["params"] = {"dataAtualizacao": (since - WATERMARK_OVERLAP).isoformat()}
-            else:
-                cp["params"] = {
-                    "dataInicial": ctx.window_start.isoformat(),
-                    "dataFinal": ctx.window_end.isoformat(),
-                }
-            cp["page"] = 1
-        return _tiny_params(cp["params"])
-
     def _list(self, ctx: ModuleContext) -> bool:
-        params = self._params(ctx)
-        while True:
-            page_no = int(ctx.checkpoint.get("page") or 1)
-            page = ctx.list_page(LIST_SERVICE, "pedidos", "pedido", params, page_no)
-            rows, bad = [], 0
-            for record in page.records:
-                row = map_order(ctx.company_id, record)
-                if row is None:
-                    bad += 1
-                else:
-                    rows.append(row)
-            ctx.checkpoint["page"] = page_no + 1
-            done = page.is_last or not page.records
+        cp = ctx.checkpoint
+        if "since" not in cp:
+            since = ctx.fresh_watermark()
+            cp["watermark"] = utcnow().isoformat()
+            cp["since"] = (since - WATERMARK_OVERLAP).isoformat() if since else None
+        since = datetime.fromisoformat(cp["since"]) if cp["since"] else None
+
+        def params_for(start: date, end: date) -> dict[str, Any]:
+            if since is not None:
+                return {"dataAtualizacao": since}
+            return {"dataInicial": start, "dataFinal": end}
+
+        def write(records: list[dict[str, Any]], page_no: int) -> None:
+            rows = [r for r in (map_order(ctx.company_id, rec) for rec in records) if r]
+            bad = len(records) - len(rows)
             ctx.commit(
                 partial(upsert, model=SalesOrder, rows=rows, extra_set=_flag_if_changed),
                 processed=len(rows),
                 skipped=bad,
                 errors=[f"{bad} orders on page {page_no} had no id"] if bad else None,
             )
-            if done:
-                return True
-            if ctx.out_of_time():
-                return False
+
+        return list_windows(
+            ctx, LIST_SERVICE, "pedidos", "pedido", params_for, write, splittable=since is None
+        )
 
     def _enrich(self, ctx: ModuleContext) -> bool:
         cap = ctx.settings.tiny_max_enrich_per_run
@@ -228,17 +215,6 @@ def _write_details(
     )
     if items:
         upsert(session, SalesOrderItem, items, key=("companyId", "orderTinyId", "position"))
-
-
-def _tiny_params(stored: dict[str, str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, value in stored.items():
-        params[name] = (
-            datetime.fromisoformat(value)
-            if name == "dataAtualizacao"
-            else date.fromisoformat(value)
-        )
-    return params
 
 
 MODULE = SalesModule()

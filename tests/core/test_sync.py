@@ -208,3 +208,21 @@ def test_enrichment_is_capped_per_run_and_the_rest_waits_for_the_next(db_url, sa
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
         assert any("still need their items" in m for m in messages)
     services.close()
+
+
+def test_code_21_splits_the_period_until_tiny_accepts_each_part(services, sandbox):
+    company = new_company(
+        services, sandbox, "tok-21", fast_spec(orders=900, days=90, max_query_records=120)
+    )
+    month, start, end = _month_window(date.today())
+    run_id = _run_month(services, company, month)
+    truth = sandbox.truth("tok-21", start, end)
+    assert len(truth.orders) > 120  # one query for the month is refused
+    with services.session_factory() as session:
+        run = get_run(session, run_id)
+        assert run.status == "DONE", run.errorMessage
+        stored = session.scalars(select(SalesOrder.tinyId)).all()
+        assert sorted(stored) == sorted(truth.orders)
+        messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
+        assert any("too many records" in m and "apart" in m for m in messages)
+    assert sandbox.counters("tok-21").by_code[21] >= 1
