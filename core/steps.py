@@ -23,7 +23,7 @@ from core.companies import company_token
 from core.errors import RunStateError, TinyError
 from core.models import Company, SyncRun, utcnow
 from core.modules import MODULE_KEYS, load_module
-from core.modules.base import ModuleContext, StepInterrupted, set_watermark
+from core.modules.base import BackOffLater, ModuleContext, StepInterrupted, set_watermark
 from core.runs import (
     ModuleStatus,
     RunStatus,
@@ -51,6 +51,7 @@ class StepResult:
     progress: dict[str, Any]
     has_more: bool
     executed: str | None  # the module this step worked on, if any
+    retry_after_seconds: float | None = None  # Tiny asked us to wait before the next slice
 
     def as_json(self) -> dict[str, Any]:
         """The seed's step response body."""
@@ -79,7 +80,9 @@ def next_module(progress: dict[str, Any]) -> str | None:
     return None
 
 
-def _result(run: SyncRun, executed: str | None = None) -> StepResult:
+def _result(
+    run: SyncRun, executed: str | None = None, retry_after: float | None = None
+) -> StepResult:
     return StepResult(
         run_id=run.id,
         status=run.status,
@@ -87,7 +90,17 @@ def _result(run: SyncRun, executed: str | None = None) -> StepResult:
         progress=progress_view(run),
         has_more=has_more(run),
         executed=executed,
+        retry_after_seconds=retry_after,
     )
+
+
+def _not_before(checkpoints: dict[str, Any], module: str) -> float | None:
+    """Seconds left of a back-off Tiny imposed on `module`, if any."""
+    stamp = (checkpoints.get(module) or {}).get("notBefore")
+    if not stamp:
+        return None
+    left = (datetime.fromisoformat(stamp) - utcnow()).total_seconds()
+    return left if left > 0 else None
 
 
 def run_step(
@@ -129,6 +142,12 @@ def run_step(
     window = run_window(run)
     progress = run.progressJson or initial_progress()
     checkpoints = dict(run.checkpointJson or {})
+    wait = _not_before(checkpoints, module)
+    if wait is not None:
+        _release_lease(session_factory, run.id, owner)
+        with session_factory() as session:
+            return _result(get_run(session, run.id), retry_after=wait)
+    (checkpoints.get(module) or {}).pop("notBefore", None)
     ctx = ModuleContext(
         run_id=run.id,
         company_id=run.companyId,
@@ -150,6 +169,15 @@ def run_step(
     _begin_module(ctx, resumed=taken_over)
     try:
         finished = load_module(module).run(ctx)
+    except BackOffLater as pause:
+        ctx.checkpoint["notBefore"] = (utcnow() + timedelta(seconds=pause.wait_seconds)).isoformat()
+        try:
+            ctx.commit()
+        except StepInterrupted as stop:
+            _interrupted(session_factory, ctx, stop.reason)
+        _release_lease(session_factory, run.id, owner)
+        with session_factory() as session:
+            return _result(get_run(session, run.id), module, retry_after=pause.wait_seconds)
     except StepInterrupted as stop:
         _interrupted(session_factory, ctx, stop.reason)
         with session_factory() as session:

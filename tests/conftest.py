@@ -160,6 +160,8 @@ def step_until_done(services: Services, run_id: str, max_steps: int = 500) -> St
         result = run_step(services.session_factory, services.settings, services.client, run_id)
         if not result.has_more:
             return result
-        if result.executed is None:
+        if result.retry_after_seconds:
+            time.sleep(result.retry_after_seconds)  # Tiny asked for a pause
+        elif result.executed is None:
             time.sleep(0.01)  # another caller holds the lease: wait as a polling UI would
     raise AssertionError(f"run {run_id} still has work after {max_steps} steps")

@@ -37,6 +37,14 @@ class StepInterrupted(Exception):
         self.reason = reason
 
 
+class BackOffLater(StepInterrupted):
+    """A retry must wait past the step's budget: pause now and resume after `wait_seconds`."""
+
+    def __init__(self, wait_seconds: float):
+        super().__init__("back-off")
+        self.wait_seconds = wait_seconds
+
+
 class SyncModule(Protocol):
     """A sync module: runs from its checkpoint; True when finished, False when paused."""
 
@@ -104,9 +112,21 @@ class ModuleContext:
 
     # -- Tiny calls ----------------------------------------------------------------------
     def on_retry(self, service: str, attempt: int, exc: TinyError, wait: float) -> None:
-        """Log a retry and keep the lease alive over the back-off."""
+        """Log a retry and keep the lease alive over the back-off.
+
+        A wait that would outlast the step (Tiny's minute window after code 6) is not slept
+        here: the step pauses, and the next step after the wait retries the call.
+        """
         self.retries += 1
         self.pending_calls += 1
+        if time.monotonic() + wait > self.deadline:
+            self.log_line(
+                "warn",
+                f"{service}: {exc}; pausing {wait:.0f}s before trying again",
+                module=self.module,
+                metadata={"service": service, "attempt": attempt, "code": exc.code},
+            )
+            raise BackOffLater(wait)
         self.log_line(
             "warn",
             f"retrying {service} after: {exc} (attempt {attempt}, waiting {wait:.1f}s)",
@@ -139,6 +159,22 @@ class ModuleContext:
         return self.client.get_record(
             self.token, service, record_key, record_id, account=self.account, on_retry=self.on_retry
         )
+
+    def get_records(
+        self, service: str, record_key: str, ids: list[int]
+    ) -> tuple[dict[int, dict[str, Any] | None], BackOffLater | None]:
+        """Fetch records one by one; a back-off ends the batch early with what was fetched.
+
+        The caller commits what came back before raising the back-off, so a pause never
+        throws away calls already made (which, under a tight limit, would never progress).
+        """
+        fetched: dict[int, dict[str, Any] | None] = {}
+        for record_id in ids:
+            try:
+                fetched[record_id] = self.get_record(service, record_key, record_id)
+            except BackOffLater as pause:
+                return fetched, pause
+        return fetched, None
 
     # -- persistence ---------------------------------------------------------------------
     def commit(

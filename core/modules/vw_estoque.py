@@ -182,8 +182,8 @@ class StockModule:
                 return True
             now = utcnow()
             rows, missing = [], []
-            for tiny_id in ids:
-                record = ctx.get_record(STOCK_SERVICE, "produto", tiny_id)
+            records, pause = ctx.get_records(STOCK_SERVICE, "produto", ids)
+            for tiny_id, record in records.items():
                 row = map_stock(ctx.company_id, record, now) if record else None
                 if row is None:
                     missing.append(tiny_id)
@@ -195,6 +195,8 @@ class StockModule:
                 skipped=len(missing),
                 errors=[f"product {i} not found in Tiny (code 32)" for i in missing] or None,
             )
+            if pause is not None:
+                raise pause
             if ctx.out_of_time():
                 return False
 

@@ -139,17 +139,17 @@ class SalesModule:
                 )
             if not ids:
                 break
-            details: dict[int, dict[str, Any] | None] = {}
-            for tiny_id in ids:
-                details[tiny_id] = ctx.get_record(DETAIL_SERVICE, "pedido", tiny_id)
+            details, pause = ctx.get_records(DETAIL_SERVICE, "pedido", ids)
             missing = [i for i, d in details.items() if d is None]
-            ctx.checkpoint["enriched"] = enriched + len(ids)
+            ctx.checkpoint["enriched"] = enriched + len(details)
             ctx.commit(
                 partial(_write_details, company_id=ctx.company_id, details=details),
                 skipped=len(missing),
-                counters={"enriched": len(ids) - len(missing)},
+                counters={"enriched": len(details) - len(missing)},
                 errors=[f"order {i} no longer exists in Tiny (code 32)" for i in missing] or None,
             )
+            if pause is not None:
+                raise pause
             if ctx.out_of_time():
                 return False
         with ctx.session_factory() as session:

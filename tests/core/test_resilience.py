@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, timedelta
 
 from sqlalchemy import func, select, update
@@ -249,4 +250,48 @@ def test_without_pacing_the_sandbox_limits_and_the_client_backs_off(sqlite_url, 
     with services.session_factory() as session:
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
         assert any("code 6" in m for m in messages)
+    services.close()
+
+
+def test_a_back_off_longer_than_the_step_pauses_the_step_instead_of_blocking_it(
+    sqlite_url, sandbox
+):
+    services = make_services(
+        make_settings(
+            sqlite_url,
+            tiny_min_interval_ms=0,
+            tiny_max_retries=10,
+            tiny_rate_limit_backoff_seconds=0.6,
+            sync_step_budget_seconds=0.3,
+            tiny_max_enrich_per_run=5,
+        ),
+        sandbox,
+    )
+    company = new_company(
+        services,
+        sandbox,
+        "tok-pause",
+        fast_spec(
+            orders=300, days=60, products=3, rate_limit_calls=3, rate_limit_window_seconds=0.5
+        ),
+    )
+    run_id = _start(services, company)
+    paused = None
+    for _ in range(500):
+        result = run_step(services.session_factory, services.settings, services.client, run_id)
+        if result.retry_after_seconds:
+            paused = result
+            break
+    assert paused is not None and paused.status == "RUNNING"
+    assert 0 < paused.retry_after_seconds <= 0.6
+    # Until the wait is over, a step makes no Tiny call.
+    calls = sandbox.counters("tok-pause").calls
+    again = run_step(services.session_factory, services.settings, services.client, run_id)
+    assert again.executed is None and again.retry_after_seconds
+    assert sandbox.counters("tok-pause").calls == calls
+    time.sleep(paused.retry_after_seconds)
+    assert step_until_done(services, run_id).status == "DONE"
+    with services.session_factory() as session:
+        messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
+        assert any("pausing" in m and "code 6" in m for m in messages)
     services.close()
