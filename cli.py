@@ -7,6 +7,8 @@ same settings (`wsgi_app()` for gunicorn, `celery_app()` for the worker and beat
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
 import threading
 import time
@@ -69,19 +71,38 @@ def build(settings: Settings, *, sandbox: Any = None) -> Any:
 
 
 def wsgi_app() -> Any:
-    """The Flask app for gunicorn: `gunicorn 'cli:wsgi_app()'`."""
+    """The Flask app for gunicorn: `gunicorn 'cli:wsgi_app()'`; with a broker, runs go to Celery."""
     from api import create_app
 
     settings = Settings.from_env()
-    return create_app(settings, services=build(settings))
+    services = build(settings)
+    enqueue = None
+    if settings.executor == "celery":
+        from worker import celery_init_app, enqueue_run
+
+        celery = celery_init_app(settings, services_factory=lambda: services)
+        enqueue = functools.partial(enqueue_run, celery)
+    return create_app(settings, services=services, enqueue=enqueue)
 
 
-def celery_app() -> Any:
-    """The Celery app for `celery -A 'cli:celery_app()'` (worker, beat, Flower)."""
+def celery_app(settings: Settings | None = None) -> Any:
+    """The Celery app (worker, beat, Flower), built from `settings` or the environment's."""
     from worker import celery_init_app
 
-    settings = Settings.from_env()
+    settings = settings or Settings.from_env()
     return celery_init_app(settings, services_factory=lambda: build(settings))
+
+
+def __getattr__(name: str) -> Any:
+    """`cli:celery`, built on first use, for Celery's own command line: `celery -A cli:celery`.
+
+    Celery's `-A` takes an app, not a factory (`-A 'cli:celery_app()'` is refused), and an
+    import of this module must not build one.
+    """
+    if name == "celery":
+        celery = globals()["celery"] = celery_app()
+        return celery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -450,25 +471,53 @@ def serve(
     application.run(host=host, port=port, threaded=True)
 
 
+def _broker_settings(what: str) -> Settings:
+    settings = load_settings()
+    if not settings.celery_broker_url:
+        fail(f"CELERY_BROKER_URL is not set: {what} needs a broker (e.g. redis://...)")
+    return settings
+
+
 @app.command()
 def worker(
     concurrency: int = typer.Option(2, help="Worker processes."),
     loglevel: str = typer.Option("info"),
+    name: str = typer.Option("tinysync@%h", help="Node name (unique per worker on a host)."),
 ) -> None:
-    """A Celery worker (needs CELERY_BROKER_URL)."""
-    if not load_settings().celery_broker_url:
-        fail("CELERY_BROKER_URL is not set: the worker needs a broker (e.g. redis://...)")
-    celery = celery_app()
-    celery.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-E"])
+    """A Celery worker: runs the module tasks, the reaper and the periodic syncs."""
+    settings = _broker_settings("the worker")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per Tiny call
+    # No mingle or gossip: tinysync uses neither revokes nor worker-to-worker state, and
+    # both cost a start-up delay and steady Redis traffic.
+    celery_app(settings).worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            f"--hostname={name}",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
 
 
 @app.command()
-def beat(loglevel: str = typer.Option("info")) -> None:
+def beat(
+    loglevel: str = typer.Option("info"),
+    schedule: str = typer.Option("celerybeat-schedule", help="Where beat keeps its last ticks."),
+) -> None:
     """Celery beat: periodic incremental syncs and the reaper of stalled runs."""
-    if not load_settings().celery_broker_url:
-        fail("CELERY_BROKER_URL is not set: beat needs a broker (e.g. redis://...)")
-    celery = celery_app()
-    celery.start(["beat", f"--loglevel={loglevel}"])
+    settings = _broker_settings("beat")
+    celery_app(settings).start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+@app.command()
+def flower(
+    port: int = typer.Option(5555, help="Port."), address: str = typer.Option("127.0.0.1")
+) -> None:
+    """Flower, the web monitor of the workers and their tasks (see docs/worker.md)."""
+    settings = _broker_settings("Flower")
+    celery_app(settings).start(["flower", f"--port={port}", f"--address={address}"])
 
 
 @app.command("sandbox")

@@ -1,0 +1,100 @@
+"""Crash-proof runs: a worker killed with SIGKILL or the broker's Redis restarted mid-run, and
+a module past its time limit.
+
+The crashes use a short SYNC_LEASE_SECONDS and a reaper every second, so the time to recover
+(a lease plus a reaper tick plus a worker's start) stays within seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psutil
+import pytest
+
+from tests.worker.conftest import Deployment, account, assert_synced, last_month, wait_until
+
+FAST_RECOVERY = dict(SYNC_LEASE_SECONDS="3", SYNC_REAPER_INTERVAL_SECONDS="1")
+
+
+def _mid_module(d: Deployment, run_id: str) -> None:
+    """Wait until vw_vendas has committed pages and is still running."""
+
+    def midway() -> bool:
+        entry = d.run(run_id).progressJson["modules"]["vw_vendas"]
+        return entry["status"] == "running" and entry.get("processed", 0) >= 100
+
+    wait_until(midway, 30, "vw_vendas half-way")
+
+
+@pytest.mark.parametrize("victim", ["the whole worker", "its pool process"])
+def test_a_worker_killed_mid_module_is_resumed_and_nothing_is_lost_or_doubled(
+    deploy, token, victim
+):
+    d: Deployment = deploy(TINY_MIN_INTERVAL="8", **FAST_RECOVERY)
+    d.beat()
+    first = d.worker("first")
+    company = d.company(token, account(orders=500))
+    month, first_day, last_day = last_month()
+    run_id = d.start(company, month=month)
+    _mid_module(d, run_id)
+
+    killed_at = time.monotonic()
+    if victim == "the whole worker":
+        first.kill(signal.SIGKILL)  # main and pool process: no goodbye, the message unacked
+        d.worker("second")
+    else:
+        # The main process sees its pool process lost and puts the message back
+        # (task_reject_on_worker_lost); the pool starts a new process.
+        (pool_process,) = psutil.Process(first.process.pid).children()
+        pool_process.kill()
+    run = d.wait_finished(run_id, timeout=60)
+
+    assert run.status == "DONE", (run.errorMessage, d.processes_output())
+    assert time.monotonic() - killed_at < 30
+    truth = d.sandbox.truth(token, first_day, last_day)
+    assert_synced(d.services, company, truth)
+    assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
+    assert run.resumeCount >= 1
+    messages = d.logs(run_id)
+    assert any(m.startswith("resumed vw_vendas from its checkpoint") for m in messages), messages
+    assert any("executor stopped heartbeating" in m for m in messages)
+
+
+def test_a_run_ends_done_when_redis_restarts_in_the_middle(deploy, token, redis_server):
+    d: Deployment = deploy(TINY_MIN_INTERVAL="8", **FAST_RECOVERY)
+    d.beat()
+    d.worker()
+    company = d.company(token, account(orders=500))
+    month, first_day, last_day = last_month()
+    run_id = d.start(company, month=month)
+    _mid_module(d, run_id)
+
+    redis_server.restart(down_seconds=1.0)  # no persistence: queues and unacked messages gone
+
+    run = d.wait_finished(run_id, timeout=60)
+    assert run.status == "DONE", (run.errorMessage, d.processes_output())
+    truth = d.sandbox.truth(token, first_day, last_day)
+    assert_synced(d.services, company, truth)
+    assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
+
+
+def test_a_module_past_its_soft_time_limit_fails_and_the_next_modules_still_run(
+    deploy, token, http_sandbox
+):
+    d: Deployment = deploy(
+        SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS="1", SYNC_MODULE_TIME_LIMIT_SECONDS="5"
+    )
+    d.worker()
+    company = d.company(token, account(orders=30, products=3))
+    http_sandbox.sandbox.latency_seconds = 0.15  # vw_vendas needs ~13 calls: about 2 s
+    try:
+        run = d.wait_finished(d.start(company), timeout=60)
+    finally:
+        http_sandbox.sandbox.latency_seconds = 0.0
+    modules = {k: m["status"] for k, m in run.progressJson["modules"].items()}
+    assert modules["vw_vendas"] == "failed"
+    assert modules["vw_contas_receber_posicao"] == modules["vw_contas_pagar"] == "done"
+    assert run.status == "FAILED"
+    assert "vw_vendas" in run.errorMessage and "SoftTimeLimitExceeded" in run.errorMessage

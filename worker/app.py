@@ -1,0 +1,148 @@
+"""The Celery app, built from the same settings as the Flask app (Flask's celery example).
+
+`celery_init_app(settings, services_factory)` creates nothing at import time: the app, its
+configuration and its tasks come into being when it is called (by `cli.celery_app()`), and the
+database engine and the Tiny client are built in each worker process when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task, current_app
+from celery.signals import worker_process_init
+from sqlalchemy.exc import OperationalError
+
+from core.services import Services
+from core.settings import Settings
+from worker import periodic, reaper, tasks
+
+#: A message whose worker died is redelivered after this long on Redis; it must outlast the
+#: hard time limit, or a module still running would be handed to a second worker.
+VISIBILITY_MARGIN_SECONDS = 300
+
+#: Every task: a database outage makes it retry with back-off (1, 2, 4 … 60 s) rather than
+#: fail; and it belongs to its app alone (Celery's default, shared, would register the first
+#: app's closures on every later app of the process, with that app's services).
+TASK_OPTIONS = dict(
+    shared=False,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=10,
+)
+
+
+class TinySyncCelery(Celery):
+    """Celery plus the tinysync services its tasks use, built once per process."""
+
+    def __init__(self, settings: Settings, services_factory: Callable[[], Services], **kwargs: Any):
+        super().__init__("tinysync", **kwargs)
+        self.settings = settings
+        self._services_factory = services_factory
+        self._services: Services | None = None
+        self._services_pid: int | None = None
+        self._services_lock = threading.Lock()
+
+    @property
+    def services(self) -> Services:
+        """This process's services; a forked pool process builds its own (sockets don't fork)."""
+        with self._services_lock:
+            if self._services is None or self._services_pid != os.getpid():
+                self._services = self._services_factory()
+                self._services_pid = os.getpid()
+            return self._services
+
+    def warm_up(self) -> None:
+        """Build this process's services and open a database connection before its first task."""
+        with self.services.engine.connect():
+            pass
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery's settings for tinysync: at-least-once delivery, one task at a time per process."""
+    hard = settings.sync_module_time_limit_seconds
+    return {
+        "broker_url": settings.celery_broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": hard + VISIBILITY_MARGIN_SECONDS},
+        # Ack after the task, and put it back if its process dies: a module is never lost,
+        # and a second delivery is harmless (the lease or the module's status turns it away).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings.sync_module_soft_time_limit_seconds,
+        "task_time_limit": hard,
+        # A task keeps writing to the database while the broker reconnects.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Progress lives in the database; Flower reads task states from events.
+        "task_ignore_result": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "beat_schedule": beat_schedule(settings),
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    """The reaper every SYNC_REAPER_INTERVAL_SECONDS, and incremental syncs of every company."""
+    reap_every = timedelta(seconds=settings.sync_reaper_interval_seconds)
+    schedule: dict[str, Any] = {
+        "reap-stale-runs": {
+            "task": reaper.TASK,
+            "schedule": reap_every,
+            "options": {"expires": reap_every.total_seconds()},  # a late tick is only noise
+        }
+    }
+    if settings.sync_beat_interval_minutes > 0:
+        sync_every = timedelta(minutes=settings.sync_beat_interval_minutes)
+        schedule["sync-all-companies"] = {
+            "task": periodic.TASK,
+            "schedule": sync_every,
+            "options": {"expires": sync_every.total_seconds()},
+        }
+    return schedule
+
+
+def celery_init_app(settings: Settings, services_factory: Callable[[], Services]) -> TinySyncCelery:
+    """Build the Celery app and its tasks for `settings`; services come from the factory."""
+    celery = TinySyncCelery(settings, services_factory)
+    celery.conf.update(celery_config(settings))
+
+    @worker_process_init.connect(weak=False)
+    def warm_up(**_: Any) -> None:
+        """Ready a new pool process at once: a cold first task costs its module ~0.3 s."""
+        if current_app._get_current_object() is celery:  # the signal reaches every app
+            celery.warm_up()
+
+    # No cap on retries here: a Tiny back-off or a database outage is waited out.
+    @celery.task(name=tasks.MODULE_TASK, bind=True, **{**TASK_OPTIONS, "max_retries": None})
+    def module_task(self: Task, run_id: str, module: str) -> dict[str, Any]:
+        """Run one module of a run through core's run_step; come back when Tiny says when."""
+        outcome = tasks.run_module(celery, run_id, module)
+        if "retryAfterSeconds" in outcome:
+            raise self.retry(countdown=outcome["retryAfterSeconds"])
+        return outcome
+
+    @celery.task(name=tasks.FINALIZE_TASK, **TASK_OPTIONS)
+    def finalize(run_id: str) -> dict[str, Any]:
+        """Close the run: DONE, or FAILED naming its failed modules."""
+        return tasks.finalize(celery, run_id)
+
+    @celery.task(name=reaper.TASK, **TASK_OPTIONS)
+    def reap_stale_runs() -> list[str]:
+        """Re-enqueue runs whose executor died or whose next message was lost."""
+        return reaper.reap_stale_runs(celery)
+
+    @celery.task(name=periodic.TASK, **TASK_OPTIONS)
+    def sync_all_companies() -> dict[str, Any]:
+        """An incremental run for every active company that has no active run."""
+        return periodic.sync_all_companies(celery)
+
+    return celery

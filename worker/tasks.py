@@ -1,0 +1,133 @@
+"""A run on Celery: a chain of module tasks and a finaliser, each a thin driver of core.
+
+`enqueue_run` sends a chain of immutable signatures: `tinysync.module(run_id, module)` for
+every module still to run, in run order, then `tinysync.finalize(run_id)`. A module task runs
+its module through core's `run_step`, which checks the run's status before the module and
+before every page, and records a module's failure, so the task returns normally and the next
+module still runs. A task that finds the run canceled or finished, its module done, or the
+run's lease held by another executor returns at once: a second delivery of any message, or a
+chain the reaper sent again, is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celery import Signature, chain
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.result import AsyncResult
+from celery.utils.log import get_task_logger
+
+from core.errors import NotFoundError, RunStateError
+from core.modules import MODULE_KEYS
+from core.runs import ModuleStatus, RunStatus, get_run
+from core.steps import finalize_run, new_owner, run_step
+
+if TYPE_CHECKING:
+    from worker.app import TinySyncCelery
+
+MODULE_TASK = "tinysync.module"
+FINALIZE_TASK = "tinysync.finalize"
+UNFINISHED = (ModuleStatus.PENDING.value, ModuleStatus.RUNNING.value)
+
+log = get_task_logger(__name__)
+
+
+def remaining_modules(progress: dict[str, Any] | None) -> list[str]:
+    """The modules still pending or running, in run order."""
+    modules = (progress or {}).get("modules", {})
+    return [
+        key
+        for key in MODULE_KEYS
+        if modules.get(key, {}).get("status", ModuleStatus.PENDING.value) in UNFINISHED
+    ]
+
+
+def run_chain(celery: TinySyncCelery, run_id: str, modules: Sequence[str]) -> Signature:
+    """The chain of immutable signatures: one module task per module, then the finaliser."""
+    steps = [celery.tasks[MODULE_TASK].si(run_id, module) for module in modules]
+    return chain(*steps, celery.tasks[FINALIZE_TASK].si(run_id))
+
+
+def enqueue_run(
+    celery: TinySyncCelery, run_id: str, modules: Sequence[str] | None = None
+) -> AsyncResult:
+    """Send a started run to the workers: its remaining modules (or `modules`) in order.
+
+    Returns the finaliser's result handle; it can be waited on only where a result backend is
+    configured (tests), since progress lives in the database.
+    """
+    if modules is None:
+        with celery.services.session_factory() as session:
+            modules = remaining_modules(get_run(session, run_id).progressJson)
+    result: AsyncResult = run_chain(celery, run_id, modules).apply_async()
+    return result
+
+
+def run_module(celery: TinySyncCelery, run_id: str, module: str) -> dict[str, Any]:
+    """Step the run until `module` is finished; returns at once when it is not its turn.
+
+    When Tiny imposes a back-off longer than a slice (code 6: its minute window), run_step
+    pauses the module with a `notBefore` in its checkpoint; the answer then carries
+    `retryAfterSeconds`, and the task is retried after it instead of holding a worker.
+    """
+    svc = celery.services
+    owner = new_owner()
+    slices = 0
+    try:
+        while True:
+            result = run_step(
+                svc.session_factory,
+                svc.settings,
+                svc.client,
+                run_id,
+                owner=owner,
+                only_module=module,
+            )
+            if result.executed is not None:
+                slices += 1
+            if result.executed is None or result.retry_after_seconds:
+                break  # not its turn, held elsewhere, run over; or paused by Tiny
+            state = result.progress["modules"][module]["status"]
+            if result.status != RunStatus.RUNNING.value or state not in UNFINISHED:
+                break
+    except (NotFoundError, RunStateError) as exc:
+        log.warning("run %s, module %s: nothing to do: %s", run_id, module, exc)
+        return {"runId": run_id, "module": module, "skipped": str(exc)}
+    except SoftTimeLimitExceeded:
+        # Between pages (inside a page, run_step records the module as failed): the lease
+        # this task held expires, and the reaper resumes the module from its checkpoint.
+        log.error("run %s, module %s: soft time limit passed between pages", run_id, module)
+        return {"runId": run_id, "module": module, "skipped": "soft time limit"}
+    state = result.progress["modules"].get(module, {}).get("status")
+    outcome = {
+        "runId": run_id,
+        "module": module,
+        "moduleStatus": state,
+        "runStatus": result.status,
+        "slices": slices,
+    }
+    if result.retry_after_seconds:
+        outcome["retryAfterSeconds"] = result.retry_after_seconds
+        log.info(
+            "run %s, module %s: Tiny asked to wait; again in %.1fs",
+            run_id,
+            module,
+            result.retry_after_seconds,
+        )
+    elif slices:
+        log.info("run %s, module %s: %s after %d slice(s)", run_id, module, state, slices)
+    else:  # not its turn, done already, held by another executor, or the run is over
+        log.info(
+            "run %s, module %s: nothing to do (%s, run %s)", run_id, module, state, result.status
+        )
+    return outcome
+
+
+def finalize(celery: TinySyncCelery, run_id: str) -> dict[str, Any]:
+    """RUNNING → DONE/FAILED once no module is left; a no-op otherwise."""
+    with celery.services.session_factory() as session:
+        run = finalize_run(session, run_id)
+        log.info("run %s: %s", run.id, run.status)
+        return {"runId": run.id, "status": run.status}
