@@ -9,6 +9,7 @@
     a body that is not JSON                       → 415
     anything unexpected                           → 500, generic message, logged
     a dependency the route needs is missing       → 503
+    the database is down or restarting            → 503 with Retry-After, logged
 
 Messages are sentences for a person, and never echo a value that might be a secret.
 """
@@ -20,13 +21,17 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from pydantic import ValidationError as ModelValidationError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from core.db import is_outage
 from core.errors import NotFoundError, RunStateError, SyncError, TinyError, ValidationError
 
 log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 3
+#: What a client is told to wait when the database is unavailable (a restart takes seconds).
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -57,6 +62,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(TinyError, _tiny_error)
     app.register_error_handler(SyncError, _bad_input)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -115,6 +121,18 @@ def _wants_html() -> bool:
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html"
+
+
+def _database_error(exc: DBAPIError) -> Response:
+    if not is_outage(exc):
+        return _unexpected(exc)
+    # A connection cut mid-request, or a server down longer than the engine waits for it.
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+    response = error_response(
+        503, "the database is unavailable right now; try again in a few seconds"
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:

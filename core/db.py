@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How long a new connection keeps trying a PostgreSQL server this engine reached before
+#: (a restart, a failover) instead of failing the request or the task at once.
+RECONNECT_PATIENCE_SECONDS = 15.0
 
 
 def normalize_url(url: str) -> str:
@@ -30,7 +40,50 @@ def make_engine(settings: Settings | str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate_on_write)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _reconnect_patiently(engine)
+    return engine
+
+
+def _reconnect_patiently(engine: Engine) -> None:
+    """Ride out a database restart: retry a new connection for RECONNECT_PATIENCE_SECONDS.
+
+    Only once the engine has connected: a first connection that fails is a wrong URL or a
+    server that is not there, and says so at once. psycopg gives the same error type for a
+    refused connection and for a wrong password, hence the "reached before" rule rather than
+    a look at the error.
+    """
+    reached = threading.Event()
+
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        patience = RECONNECT_PATIENCE_SECONDS if reached.is_set() else 0.0
+        deadline = time.monotonic() + patience
+        delay = 0.05
+        while True:
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database unreachable, connecting again in %.2fs: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            else:
+                reached.set()
+                return connection
+
+    event.listen(engine, "do_connect", connect)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be used (down, restarting, connection cut).
+
+    Such a failure is the database's, not the caller's: worth retrying later, never a reason
+    to record a module as failed or to answer a 500.
+    """
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.companies import company_token
+from core.db import is_outage
 from core.errors import RunStateError, TinyError
 from core.models import Company, SyncRun, utcnow
 from core.modules import MODULE_KEYS, load_module
@@ -138,6 +140,43 @@ def run_step(
         token = company_token(company, settings)
         account = company.tinyAccountKey
 
+    try:
+        return _execute(
+            session_factory,
+            settings,
+            client,
+            run,
+            module,
+            owner,
+            token,
+            account,
+            resumed=taken_over,
+            budget_seconds=budget_seconds,
+        )
+    except DBAPIError as exc:
+        if not is_outage(exc):
+            raise
+        # The database failed, not the module: every page so far is committed, so leave the
+        # module as it stands, give the lease back if the database lets us, and let the
+        # executor try the step again (Celery's retry, or the client's next `step`).
+        _release_lease_quietly(session_factory, run.id, owner)
+        raise
+
+
+def _execute(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    client: TinyClient,
+    run: SyncRun,
+    module: str,
+    owner: str,
+    token: str,
+    account: str,
+    *,
+    resumed: bool,
+    budget_seconds: float | None,
+) -> StepResult:
+    """Run `module` under the lease `owner` holds, for at most the step's budget."""
     budget = settings.sync_step_budget_seconds if budget_seconds is None else budget_seconds
     window = run_window(run)
     progress = run.progressJson or initial_progress()
@@ -166,7 +205,7 @@ def run_step(
         deadline=time.monotonic() + budget,
         log_line=lambda *a, **kw: _log(session_factory, run.id, *a, **kw),
     )
-    _begin_module(ctx, resumed=taken_over)
+    _begin_module(ctx, resumed=resumed)
     try:
         finished = load_module(module).run(ctx)
     except BackOffLater as pause:
@@ -185,6 +224,8 @@ def run_step(
     except TinyError as exc:
         _fail_module(ctx, str(exc))
     except Exception as exc:  # a bug must fail the module, not the run or the worker
+        if is_outage(exc):
+            raise
         log.exception("module %s of run %s crashed", module, run.id)
         _fail_module(ctx, f"internal error: {type(exc).__name__}: {exc}")
     else:
@@ -227,6 +268,14 @@ def _acquire_lease(session: Session, run: SyncRun, owner: str, lease_seconds: fl
         )
     session.commit()
     return taken_over
+
+
+def _release_lease_quietly(session_factory: sessionmaker[Session], run_id: str, owner: str) -> None:
+    """Give the lease back if the database answers; if not, it expires on its own."""
+    try:
+        _release_lease(session_factory, run_id, owner)
+    except DBAPIError as exc:
+        log.warning("could not give back the lease of run %s (it will expire): %s", run_id, exc)
 
 
 def _release_lease(session_factory: sessionmaker[Session], run_id: str, owner: str) -> None:

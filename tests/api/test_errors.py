@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from core.models import SyncRun
 from tests.api.conftest import AUTH, SYNC, create_run
@@ -192,6 +193,18 @@ def test_an_unexpected_exception_is_a_generic_500_and_is_logged(app, caplog):
     message = _error(response, 500)
     assert "secret detail" not in message and "server log" in message
     assert "secret detail" in caplog.text
+
+
+def test_a_database_outage_is_a_503_with_retry_after_not_a_500(app, caplog):
+    def database_down() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    app.add_url_rule("/api/database-down", "database_down", database_down)
+    with caplog.at_level(logging.WARNING):
+        response = app.test_client().get("/api/database-down")
+    assert "try again" in _error(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+    assert "database unavailable" in caplog.text
 
 
 def test_a_409_names_the_run_and_its_status(client, company):

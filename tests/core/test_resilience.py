@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from core.models import SalesOrder, SyncRun, SyncRunLog, utcnow
@@ -295,3 +296,36 @@ def test_a_back_off_longer_than_the_step_pauses_the_step_instead_of_blocking_it(
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
         assert any("pausing" in m and "code 6" in m for m in messages)
     services.close()
+
+
+def test_a_database_outage_mid_module_is_retried_later_instead_of_failing_the_module(
+    services, sandbox, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from core import steps
+
+    company = new_company(services, sandbox, "tok-db-outage", fast_spec(orders=50, days=60))
+    run_id = _start(services, company)
+    real_load = steps.load_module
+
+    class CutAfterFirstPage:
+        key = "vw_vendas"
+
+        def run(self, ctx):
+            ctx.commit()  # a page went through, then the connection is cut
+            raise OperationalError("UPDATE ...", {}, Exception("terminating connection"))
+
+    monkeypatch.setattr(steps, "load_module", lambda key: CutAfterFirstPage())
+    with pytest.raises(OperationalError):
+        run_step(services.session_factory, services.settings, services.client, run_id)
+    with services.session_factory() as session:
+        run = get_run(session, run_id)
+        assert run.progressJson["modules"]["vw_vendas"]["status"] == "running"
+        assert run.leaseOwner is None  # given back: the retry need not wait for the lease
+        assert not session.scalar(
+            select(func.count()).where(SyncRunLog.runId == run_id, SyncRunLog.level == "error")
+        )
+
+    monkeypatch.setattr(steps, "load_module", real_load)
+    assert step_until_done(services, run_id).status == "DONE"
