@@ -12,13 +12,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from api.errors import ApiError
 from api.openapi import CRON, answers, spec
-from api.routes import execute_step, hand_to_workers, require_queue
+from api.routes import execute_step, require_queue
 from api.schemas import CronAnswer
 from api.state import services, state
-from core.companies import list_companies
-from core.errors import ActiveRunExists
-from core.runs import RunStatus, create_run, get_run, start_run
+from core.runs import RunStatus, get_run, start_incremental_runs
 
 bp = Blueprint("cron", __name__, url_prefix="/api/cron")
 
@@ -30,29 +29,32 @@ def sync() -> Response:
     require_queue()
     st = state()
     svc = services()
-    created: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    to_step: list[str] = []
     with svc.session_factory() as session:
-        for company in list_companies(session, active_only=True):
-            try:
-                run = create_run(
-                    session,
-                    svc.settings,
-                    company_id=company.id,
-                    mode="incremental",
-                    triggered_by="cron",
-                )
-            except ActiveRunExists as exc:
-                skipped.append({"companyId": company.id, "activeRunId": exc.run_id})
-                if exc.run_id and get_run(session, exc.run_id).status == RunStatus.RUNNING:
-                    to_step.append(exc.run_id)
-                continue
-            run = start_run(session, run.id)
-            if st.celery:
-                hand_to_workers(session, run.id)
-            created.append({"companyId": company.id, "runId": run.id, "status": run.status})
-            to_step.insert(len(created) - 1, run.id)  # new runs first, then the older ones
+        outcome = start_incremental_runs(
+            session,
+            svc.settings,
+            triggered_by="cron",
+            hand_over=st.enqueue if st.celery else None,
+        )
+        if outcome.failed and not outcome.created:
+            raise ApiError(
+                503,
+                "the worker queue could not be reached; the runs were canceled, try again later",
+            )
+        created = [
+            {"companyId": run.companyId, "runId": run.id, "status": run.status}
+            for run in outcome.created
+        ]
+        skipped = [
+            {"companyId": company_id, "activeRunId": run_id}
+            for company_id, run_id in outcome.skipped
+        ]
+        # New runs first, then the company runs already RUNNING (QUEUED ones wait for a person).
+        to_step = [run.id for run in outcome.created] + [
+            run_id
+            for _, run_id in outcome.skipped
+            if run_id and get_run(session, run_id).status == RunStatus.RUNNING
+        ]
     steps = [] if st.celery else _step_round_robin(to_step, svc.settings.sync_step_budget_seconds)
     return jsonify(
         success=True,

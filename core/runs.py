@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import calendar
 import enum
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -16,11 +18,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.companies import check_id, get_company
+from core.companies import check_id, get_company, list_companies
 from core.errors import ActiveRunExists, NotFoundError, RunStateError, ValidationError
 from core.models import ACTIVE_STATUSES, SyncRun, SyncRunLog, new_id, utcnow
 from core.modules import MODULE_KEYS
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_PERIOD_DAYS = 366
 MAX_LOG_MESSAGE = 2000
@@ -344,6 +348,61 @@ def resume_run(session: Session, run_id: Any) -> SyncRun:
     add_log(session, run.id, "info", f"run resumed: re-running {', '.join(failed) or 'nothing'}")
     session.commit()
     return get_run(session, run.id)
+
+
+@dataclass
+class PeriodicOutcome:
+    """What `start_incremental_runs` did, company by company."""
+
+    created: list[SyncRun]
+    skipped: list[tuple[str, str | None]]  # (company id, its active run id)
+    failed: list[
+        tuple[str, str]
+    ]  # (company id, run id canceled because it could not be handed over)
+
+
+def start_incremental_runs(
+    session: Session,
+    settings: Settings,
+    *,
+    triggered_by: str,
+    hand_over: Callable[[str], object] | None = None,
+) -> PeriodicOutcome:
+    """Create and start an incremental run for every active company that has no active run.
+
+    Used by cron and beat. Safe when two callers tick at once: the unique index on active runs
+    lets one `create_run` per company win. `hand_over(run_id)` gives a started run to its
+    executor (the Celery queue); if it raises, the run is canceled, since a RUNNING run that no
+    worker picks up would block the company's next runs.
+    """
+    outcome = PeriodicOutcome(created=[], skipped=[], failed=[])
+    for company in list_companies(session, active_only=True):
+        try:
+            run = create_run(
+                session,
+                settings,
+                company_id=company.id,
+                mode="incremental",
+                triggered_by=triggered_by,
+            )
+        except ActiveRunExists as exc:
+            outcome.skipped.append((company.id, exc.run_id))
+            continue
+        run = start_run(session, run.id)
+        if hand_over is not None:
+            try:
+                hand_over(run.id)
+            except Exception as exc:  # whatever the broker library raises: recorded, logged
+                log.exception("could not hand run %s to its executor", run.id)
+                cancel_run(
+                    session,
+                    run.id,
+                    reason=f"could not hand the run to the workers: {type(exc).__name__}",
+                )
+                outcome.failed.append((company.id, run.id))
+                continue
+        outcome.created.append(run)
+    return outcome
 
 
 # -- logs -------------------------------------------------------------------------------
