@@ -9,17 +9,27 @@ threads keep the status route answering while steps run.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, request
+from sqlalchemy.exc import DBAPIError
 
 from api import auth, routes, routes_companies, routes_cron, routes_ops, ui
 from api.errors import ApiError, register_error_handlers
 from api.metrics import Metrics
 from api.state import SERVICES_KEY, STATE_KEY, ApiState, Enqueue
+from core.db import is_outage
 from core.errors import ValidationError
 from core.services import Services, build_services
 from core.settings import Settings
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -62,7 +72,36 @@ def create_app(
     app.before_request(_read_json_body)
     for blueprint in (routes.bp, routes_companies.bp, routes_cron.bp, routes_ops.bp, ui.bp):
         app.register_blueprint(blueprint)
+    _read_again_after_a_cut(app)
     return app
+
+
+def _read_again_after_a_cut(app: Flask) -> None:
+    """Run a read-only route once more when a database restart cut its connection.
+
+    A restart ends every session at once: a status poll that was mid-query then fails,
+    though the next connection (which waits for the server, see `core.db`) would answer it.
+    A read changed nothing, so running it again is safe; a write is not retried, and a cut
+    write answers 503 with Retry-After (`api.errors`).
+    """
+    for endpoint, view in list(app.view_functions.items()):
+        methods = set().union(*(rule.methods or () for rule in app.url_map.iter_rules(endpoint)))
+        if methods and methods <= READ_METHODS:
+            app.view_functions[endpoint] = _once_more_after_a_cut(view)
+
+
+def _once_more_after_a_cut(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def read(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("a read lost its database connection; reading again: %s", exc.orig)
+            return view(*args, **kwargs)
+
+    return read
 
 
 def _read_json_body() -> None:

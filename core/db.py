@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 #: How long a new connection keeps trying a PostgreSQL server this engine reached before
 #: (a restart, a failover) instead of failing the request or the task at once.
 RECONNECT_PATIENCE_SECONDS = 15.0
+FIRST_RETRY_SECONDS = 0.05
 
 
 def normalize_url(url: str) -> str:
@@ -58,14 +59,17 @@ def _reconnect_patiently(engine: Engine) -> None:
     def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         patience = RECONNECT_PATIENCE_SECONDS if reached.is_set() else 0.0
         deadline = time.monotonic() + patience
-        delay = 0.05
+        delay = FIRST_RETRY_SECONDS
         while True:
             try:
                 connection = dialect.connect(*cargs, **cparams)
             except dialect.loaded_dbapi.OperationalError as exc:
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("database unreachable, connecting again in %.2fs: %s", delay, exc)
+                if delay == FIRST_RETRY_SECONDS:  # once per connection, not per attempt
+                    log.warning(
+                        "database unreachable, trying again for up to %gs: %s", patience, exc
+                    )
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             else:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.services import Services
 from core.settings import Settings
-from worker import periodic, reaper, tasks
+from worker import consumer, periodic, reaper, tasks
 
 #: A message whose worker died is redelivered after this long on Redis; it must outlast the
 #: hard time limit, or a module still running would be handed to a second worker.
@@ -77,8 +77,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_soft_time_limit": settings.sync_module_soft_time_limit_seconds,
         "task_time_limit": hard,
-        # A task keeps writing to the database while the broker reconnects.
+        # A task keeps writing to the database while the broker reconnects, and the worker
+        # reconnects even when Celery trips over the lost connection's cleanup.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_consumer": consumer.NAME,
         # Progress lives in the database; Flower reads task states from events.
         "task_ignore_result": True,
         "worker_send_task_events": True,

@@ -207,6 +207,45 @@ def test_a_database_outage_is_a_503_with_retry_after_not_a_500(app, caplog):
     assert "database unavailable" in caplog.text
 
 
+class CutOnce:
+    """The app's engine, whose next connection is cut as by a database restart."""
+
+    def __init__(self, app):
+        self.engine = app.extensions["tinysync"].engine
+        self.real_connect = self.engine.connect
+        self.cuts = 1
+
+    def connect(self, *args, **kwargs):
+        if self.cuts:
+            self.cuts -= 1
+            raise OperationalError("SELECT ...", {}, Exception("terminating connection"))
+        return self.real_connect(*args, **kwargs)
+
+    def __enter__(self):
+        self.engine.connect = self.connect
+        return self
+
+    def __exit__(self, *exc):
+        self.engine.connect = self.real_connect
+
+
+def test_a_read_cut_by_a_database_restart_is_read_again_transparently(app, client, company):
+    run_id = create_run(client, company)
+    with CutOnce(app) as cut:
+        response = client.get(f"{SYNC}/status?runId={run_id}", headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["runId"] == run_id
+    assert cut.cuts == 0
+
+
+def test_a_write_cut_by_a_database_restart_is_not_retried_but_answers_503(app, client, company):
+    run_id = create_run(client, company)
+    with CutOnce(app):
+        response = client.post(f"{SYNC}/cancel", json={"runId": run_id}, headers=AUTH)
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    status = client.get(f"{SYNC}/status?runId={run_id}", headers=AUTH).get_json()
+    assert status["status"] == "QUEUED"
+
+
 def test_a_409_names_the_run_and_its_status(client, company):
     run_id = create_run(client, company)
     client.post(f"{SYNC}/cancel", json={"runId": run_id}, headers=AUTH)

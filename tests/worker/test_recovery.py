@@ -80,6 +80,30 @@ def test_a_run_ends_done_when_redis_restarts_in_the_middle(deploy, token, redis_
     assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
 
 
+def test_a_worker_busy_and_waiting_for_messages_survives_a_redis_restart(
+    deploy, token, redis_server
+):
+    # One pool process runs a module (its message unacked) while the other waits on the
+    # queue: the case where Celery's own consumer stopped the worker (worker/consumer.py).
+    d: Deployment = deploy(TINY_MIN_INTERVAL="8", **FAST_RECOVERY)
+    d.beat()
+    worker = d.worker(concurrency=2)
+    company = d.company(token, account(orders=500))
+    month, _, _ = last_month()
+    run_id = d.start(company, month=month)
+    _mid_module(d, run_id)
+
+    redis_server.restart(down_seconds=1.0)
+    worker.wait_for("Connected to redis", timeout=30)  # once at start, …
+    wait_until(lambda: worker.output.count("Connected to redis") >= 2, 30, "a reconnection")
+    later = d.start(d.company(token + "-later", account(orders=20)))
+
+    assert d.wait_finished(later, timeout=60).status == "DONE", d.processes_output()
+    assert d.wait_finished(run_id, timeout=60).status == "DONE", d.processes_output()
+    assert worker.process.poll() is None
+    assert "Unrecoverable error" not in worker.output
+
+
 def test_a_module_past_its_soft_time_limit_fails_and_the_next_modules_still_run(
     deploy, token, http_sandbox
 ):
