@@ -145,7 +145,7 @@ SHORT = Plan(
     lease_seconds=10,
     reaper_seconds=2,
     beat_minutes=0.5,
-    drain_seconds=100,
+    drain_seconds=180,
 )
 
 
@@ -451,8 +451,9 @@ class Soak:
         while (left := started + plan.load_seconds - time.monotonic()) > 0:
             time.sleep(min(15.0, left))
             self.progress(f"load {time.monotonic() - started:5.0f}s")
+        # Whatever the chaos has left (a slow worker start delays it) happens under load too.
+        chaos.join(timeout=180)
         chaos.stop.set()
-        chaos.join(timeout=120)
         stop.set()
         poll_stop.set()
         polled: dict[str, Any] = {"latencies": [], "codes": Counter()}

@@ -33,7 +33,7 @@ from worker.testing import (  # noqa: E402  (after the path fix: run as a script
     RedisServer,
     free_port,
     start_beat,
-    start_worker,
+    tinysync,
     wait_until,
 )
 
@@ -46,6 +46,10 @@ __all__ = [
     "free_port",
     "wait_until",
 ]
+
+
+#: How long a restarted worker may take to be ready on a loaded machine.
+STARTUP_SECONDS = 90.0
 
 
 class Unavailable(RuntimeError):
@@ -235,8 +239,10 @@ class Deployment:
 
     def worker(self, name: str, concurrency: int) -> Proc:
         """A `tinysync worker` process, returned once ready (its log continues across kills)."""
-        proc = start_worker(self.env, self.workdir, name=name, concurrency=concurrency)
+        args = ["worker", f"--concurrency={concurrency}", f"--name={name}@%h"]
+        proc = tinysync(name, args, self.env, self.workdir)
         self.procs[name] = proc
+        proc.wait_for(" ready.", timeout=STARTUP_SECONDS)
         return proc
 
     def beat(self) -> Proc:

@@ -25,6 +25,17 @@ from worker import consumer, periodic, reaper, tasks
 #: hard time limit, or a module still running would be handed to a second worker.
 VISIBILITY_MARGIN_SECONDS = 300
 
+#: How a message is sent while the broker is unreachable: tried again for about 10 s (0, 0.5,
+#: then every 1 s), so a Redis restart delays a `start`, a chain's next module or beat's tick
+#: instead of failing it (Celery's default gives up after 0.6 s, and the API then cancels
+#: the run it could not hand over).
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 10,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+
 #: Every task: a database outage makes it retry with back-off (1, 2, 4 … 60 s) rather than
 #: fail; and it belongs to its app alone (Celery's default, shared, would register the first
 #: app's closures on every later app of the process, with that app's services).
@@ -69,6 +80,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.celery_broker_url,
         "broker_connection_retry_on_startup": True,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
         "broker_transport_options": {"visibility_timeout": hard + VISIBILITY_MARGIN_SECONDS},
         # Ack after the task, and put it back if its process dies: a module is never lost,
         # and a second delivery is harmless (the lease or the module's status turns it away).

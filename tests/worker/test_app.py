@@ -49,6 +49,16 @@ def test_the_celery_settings_deliver_each_module_at_least_once_and_one_at_a_time
     assert conf.worker_send_task_events is True and conf.task_send_sent_event is True
 
 
+def test_a_message_is_sent_again_for_longer_than_a_redis_restart_takes():
+    policy = _app().conf.task_publish_retry_policy
+    waits = [
+        min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"])
+        for n in range(policy["max_retries"])
+    ]
+    assert _app().conf.task_publish_retry is True
+    assert sum(waits) >= 5  # a restart is a second or two; a slow one, a few
+
+
 def test_the_app_has_the_four_tasks_named_for_flower():
     names = {name for name in _app().tasks if name.startswith("tinysync.")}
     assert names == {

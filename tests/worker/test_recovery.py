@@ -8,6 +8,7 @@ The crashes use a short SYNC_LEASE_SECONDS and a reaper every second, so the tim
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import psutil
@@ -78,6 +79,23 @@ def test_a_run_ends_done_when_redis_restarts_in_the_middle(deploy, token, redis_
     truth = d.sandbox.truth(token, first_day, last_day)
     assert_synced(d.services, company, truth)
     assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
+
+
+def test_a_run_started_while_redis_restarts_waits_for_it_and_ends_done(deploy, token, redis_server):
+    d: Deployment = deploy()
+    d.worker()
+    company = d.company(token, account(orders=20))
+    redis_server.stop()
+    back = threading.Timer(2.0, redis_server.start)
+    back.start()
+    try:
+        began = time.monotonic()
+        run_id = d.start(company)  # the API's `start` does the same: it must not give up
+        waited = time.monotonic() - began
+    finally:
+        back.join()
+    assert waited >= 1.5
+    assert d.wait_finished(run_id, timeout=60).status == "DONE", d.processes_output()
 
 
 def test_a_worker_busy_and_waiting_for_messages_survives_a_redis_restart(
