@@ -138,7 +138,7 @@ def test_a_200000_order_account_is_created_and_paged_without_materialising(clock
         assert api("pedido.obter.php", id=newest["id"])["pedido"]["numero"] == newest["numero"]
         day = (TODAY - timedelta(days=100)).strftime("%d/%m/%Y")
         one_day = api("pedidos.pesquisa.php", dataInicial=day, dataFinal=day)
-        assert 1 <= int(one_day["numero_paginas"]) <= 6  # about 500 orders a day
+        assert int(one_day["numero_paginas"]) in range(1, 7)  # about 500 orders a day
         sb.evolve("tok-big", new_orders=3, status_changes=2, payments=1)
         marker = tiny_datetime(clock() - timedelta(seconds=1))
         changed = api("pedidos.pesquisa.php", dataAtualizacao=marker)
