@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from cli.console import console, guarded, load_settings
-from cli.database import for_writing
+from cli.database import for_reading, for_writing
 from core.companies import add_company, list_companies
 
 app = typer.Typer(help="Companies and their Tiny tokens.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def company_add(
 @app.command("list")
 def company_list() -> None:
     """List companies (never their tokens)."""
-    services = for_writing(load_settings())
+    services = for_reading(load_settings())
     table = Table()
     for column in ("id", "name", "active"):
         table.add_column(column)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from cli.console import console, guarded, load_settings, print_summary
-from cli.database import for_writing
+from cli.database import for_reading, for_writing
 from core.runs import cancel_run, list_logs, list_runs, run_status, run_summary
 
 app = typer.Typer(help="Run history.", no_args_is_help=True)
@@ -19,7 +19,7 @@ def runs_list(
     limit: int = typer.Option(20, help="How many."),
 ) -> None:
     """The latest runs, newest first."""
-    services = for_writing(load_settings())
+    services = for_reading(load_settings())
     table = Table()
     for column in ("id", "company", "mode", "status", "period", "created", "processed", "calls"):
         table.add_column(column)
@@ -43,7 +43,7 @@ def runs_list(
 @app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
     """One run: its modules and its log."""
-    services = for_writing(load_settings())
+    services = for_reading(load_settings())
     with services.session_factory() as session:
         status = guarded(run_status, session, run_id, log_limit=1)
         logs, _ = list_logs(session, run_id, limit=500)
