@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md cli.py ./
+COPY pyproject.toml README.md ./
+COPY cli ./cli
 COPY core ./core
 COPY api ./api
 COPY worker ./worker

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from typer.testing import CliRunner
 
 from cli import app
 from core.db import make_engine
 from core.models import Company, SyncRun
-from tests.conftest import fast_spec
+from tests.conftest import PG_ADMIN_URL, fast_spec, unavailable
 
 runner = CliRunner()
 
@@ -62,6 +65,78 @@ def test_sync_with_bad_input_says_one_clear_line_and_writes_nothing(env, args, w
     assert len(lines) == 1 and words in lines[0], result.output
     assert _count(env, SyncRun) == 0
     assert _count(env, Company) == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs", "list"],
+        ["runs", "show", "00000000-0000-4000-8000-000000000000"],
+        ["company", "list"],
+    ],
+)
+def test_a_read_only_command_on_a_database_not_created_says_so_and_creates_it_not(
+    env, tmp_path, command
+):
+    result = runner.invoke(app, command)
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "tinysync db upgrade" in lines[0], result.output
+    assert not (tmp_path / "cli.db").exists()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["runs", "list"]).exit_code == 0
+
+
+def test_a_read_only_command_on_an_empty_database_says_so_and_creates_no_table(env, tmp_path):
+    sqlite3.connect(tmp_path / "cli.db").close()  # an empty database file
+    result = runner.invoke(app, ["runs", "list"])
+    assert result.exit_code != 0
+    assert "has no tinysync schema yet: run `tinysync db upgrade`" in result.output
+    engine = make_engine(env)
+    assert inspect(engine).get_table_names() == []
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_pg_url(monkeypatch):
+    """A PostgreSQL database that exists but was never migrated."""
+    name = f"tinysync_test_cli_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any failure to reach the server means "no PostgreSQL here"
+        unavailable("PostgreSQL", exc)
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    monkeypatch.setenv("DATABASE_URL", url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_runs_list_on_a_postgresql_database_not_migrated_creates_no_table(env, empty_pg_url):
+    result = runner.invoke(app, ["runs", "list"])
+    assert result.exit_code != 0
+    assert "has no tinysync schema yet: run `tinysync db upgrade`" in result.output
+    engine = make_engine(empty_pg_url)
+    assert inspect(engine).get_table_names() == []
+    engine.dispose()
+
+
+def test_a_read_only_command_on_another_schema_revision_names_both_and_leaves_it(env):
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(env)
+    with engine.begin() as conn:  # as a database migrated by another tinysync would be
+        conn.execute(text("UPDATE alembic_version SET version_num = 'other_revision'"))
+    result = runner.invoke(app, ["runs", "list"])
+    with engine.connect() as conn:
+        after = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    engine.dispose()
+    assert result.exit_code != 0
+    assert "at schema other_revision, this tinysync expects 0001" in result.output
+    assert after == "other_revision"
 
 
 def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
