@@ -17,7 +17,15 @@ from typing import Any
 from flask import Flask, request
 from sqlalchemy.exc import DBAPIError
 
-from api import auth, routes, routes_companies, routes_cron, routes_ops, ui
+from api import (
+    auth,
+    routes,
+    routes_companies,
+    routes_cron,
+    routes_ops,
+    routes_reports,
+    ui,
+)
 from api.errors import ApiError, register_error_handlers
 from api.metrics import Metrics
 from api.state import SERVICES_KEY, STATE_KEY, ApiState, Enqueue
@@ -70,7 +78,14 @@ def create_app(
     register_error_handlers(app)
     auth.protect(app)  # first: nothing about a request is read before it is authorized
     app.before_request(_read_json_body)
-    for blueprint in (routes.bp, routes_companies.bp, routes_cron.bp, routes_ops.bp, ui.bp):
+    for blueprint in (
+        routes.bp,
+        routes_companies.bp,
+        routes_cron.bp,
+        routes_ops.bp,
+        routes_reports.bp,
+        ui.bp,
+    ):
         app.register_blueprint(blueprint)
     _read_again_after_a_cut(app)
     return app

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from core.modules import MODULE_KEYS
+from core.runs import ModuleStatus, RunStatus
 
 
 def _no_nul(value: str) -> str:
@@ -25,8 +26,6 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Id = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"format": "uuid"})]
-RunStatusName = Literal["QUEUED", "RUNNING", "DONE", "FAILED", "CANCELED"]
-ModuleStatusName = Literal["pending", "running", "done", "failed", "canceled"]
 
 
 class Body(BaseModel):
@@ -77,7 +76,7 @@ class RunsQuery(Query):
     """Filters and page of the run history (newest first)."""
 
     companyId: Id | None = None
-    status: RunStatusName | None = None
+    status: RunStatus | None = None
     before: Id | None = Field(None, description="the nextCursor of the previous page")
     limit: int = Field(20, ge=1, le=200)
 
@@ -109,7 +108,7 @@ class ErrorAnswer(BaseModel):
 class ModuleProgress(Answer):
     """One module's progress, as in the seed's progress JSON."""
 
-    status: ModuleStatusName
+    status: ModuleStatus
     processed: int = 0
     skipped: int = 0
     errors: list[str] = []
@@ -128,7 +127,7 @@ class RunState(BaseModel):
 
     success: Literal[True]
     runId: str
-    status: RunStatusName
+    status: RunStatus
 
 
 class StepAnswer(RunState):
@@ -146,7 +145,7 @@ class RunSummary(Answer):
     id: str
     companyId: str
     mode: Literal["incremental", "period"]
-    status: RunStatusName
+    status: RunStatus
     startDate: str
     endDate: str
     currentModule: str | None
@@ -228,7 +227,7 @@ class CreatedRun(BaseModel):
 
     companyId: str
     runId: str
-    status: RunStatusName
+    status: RunStatus
 
 
 class SkippedCompany(BaseModel):
@@ -243,7 +242,7 @@ class SteppedRun(BaseModel):
 
     runId: str
     executed: str | None
-    status: RunStatusName
+    status: RunStatus
     hasMore: bool
 
 

@@ -1,4 +1,4 @@
-"""The UI's server side without a browser: sign-in, cross-site protection, pages, report JSON."""
+"""The UI's server side without a browser: sign-in, cross-site protection, pages, formatting."""
 
 from __future__ import annotations
 
@@ -13,16 +13,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.ui import format_brl, format_day, format_duration, format_number, month_label
+from api.ui.format import (
+    RUN_STATUS_LABELS,
+    format_brl,
+    format_day,
+    format_duration,
+    format_number,
+    month_label,
+)
 from core.models import Payable, SalesOrder, StockItem
-from core.reports import month_of, today_in_brazil
-from core.runs import cancel_run, create_run
+from core.reports import today_in_brazil
+from core.runs import RunStatus, cancel_run, create_run
 from core.services import Services
 from sandbox import Sandbox
 from tests.conftest import make_services, make_settings, new_company
 
 TOKEN = "page-admin-token"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -242,76 +248,21 @@ def test_the_history_is_paged_newest_first_and_each_run_has_its_page(client, ser
     assert client.get("/historico/not-an-id").status_code == 404
 
 
-# -- report JSON ------------------------------------------------------------------------
-REPORT_ROUTES = [
-    "/api/admin/reports/sales",
-    "/api/admin/reports/bills",
-    "/api/admin/reports/stock",
-    "/api/admin/reports/summary",
-]
-
-
-def test_every_ui_route_under_api_admin_needs_credentials(app, client, company):
-    ui_admin = [
-        rule.rule
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("ui.") and rule.rule.startswith("/api/admin/")
-    ]
-    assert sorted(ui_admin) == sorted(REPORT_ROUTES)
-    for path in ui_admin:
-        assert client.get(f"{path}?companyId={company}").status_code == 401, path
-
-
-def test_report_json_answers_with_money_as_decimal_strings(client, services, company):
-    month = month_of(today_in_brazil())
+def test_statuses_read_in_portuguese_and_only_an_active_run_says_it_is_in_progress(
+    client, services, company
+):
     with services.session_factory() as session:
-        session.add(
-            SalesOrder(
-                companyId=company,
-                tinyId=1,
-                dataPedido=today_in_brazil(),
-                valor=Decimal("10.05"),
-                situacao="Aprovado",
-            )
-        )
-        session.commit()
-    summary = client.get(f"/api/admin/reports/summary?companyId={company}", headers=BEARER)
-    assert summary.status_code == 200
-    body = summary.get_json()
-    assert body["success"] is True
-    assert body["sales"]["month"] == month
-    assert body["sales"]["total"] == "10.05" and body["sales"]["orders"] == 1
-    assert set(body) == {"success", "companyId", "sales", "payables", "receivables", "stock"}
-    bills = client.get(
-        f"/api/admin/reports/bills?companyId={company}&kind=receivables", headers=BEARER
-    ).get_json()
-    assert bills["bills"]["kind"] == "receivables"
-    stock = client.get(
-        f"/api/admin/reports/stock?companyId={company}&threshold=10&limit=5", headers=BEARER
-    ).get_json()
-    assert stock["stock"]["threshold"] == "10"
-
-
-@pytest.mark.parametrize(
-    ("query", "status"),
-    [
-        ("sales?companyId=nope", 400),
-        ("sales?companyId=00000000-0000-0000-0000-000000000000", 404),
-        ("sales?companyId={c}&month=2024-13", 400),
-        ("sales?companyId={c}&month=2999-01", 400),
-        ("bills?companyId={c}&kind=invoices", 400),
-        ("stock?companyId={c}&threshold=abc", 400),
-        ("stock?companyId={c}&threshold=NaN", 400),
-        ("stock?companyId={c}&limit=0", 400),
-        ("stock?companyId={c}&limit=x", 400),
-        ("summary", 400),
-    ],
-)
-def test_report_json_refuses_bad_input_with_the_api_error_shape(client, company, query, status):
-    response = client.get("/api/admin/reports/" + query.format(c=company), headers=BEARER)
-    assert response.status_code == status
-    body = response.get_json()
-    assert body["success"] is False and body["error"]
+        active = create_run(session, services.settings, company_id=company, mode="incremental")
+    sign_in(client)
+    history = client.get("/historico").get_data(as_text=True)
+    options = re.findall(r'<option value="([A-Z]+)" >([^<]+)</option>', history)
+    assert options == [(status.value, RUN_STATUS_LABELS[status]) for status in RunStatus]
+    assert "Na fila" in client.get(f"/historico/{active.id}").get_data(as_text=True)
+    assert "está em andamento" in client.get(f"/historico/{active.id}").get_data(as_text=True)
+    with services.session_factory() as session:
+        cancel_run(session, active.id)
+    page = client.get(f"/historico/{active.id}").get_data(as_text=True)
+    assert "Cancelada" in page and "está em andamento" not in page
 
 
 # -- formatting -------------------------------------------------------------------------
