@@ -5,19 +5,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime
 from http import HTTPStatus
 from typing import Any
 
 from werkzeug.wrappers import Request
 
-from sandbox.account import Account, Truth
+from sandbox.account import Account
+from sandbox.changes import ChangeLog, Churn
 from sandbox.common import to_us
 from sandbox.data import AccountSpec
 from sandbox.envelope import MESSAGES, ApiError, error, ok, render
 from sandbox.faults import FaultInjector, Faults, malformed_body, server_error
 from sandbox.limits import Counters, CounterStore, InFlight, RateLimiter
+from sandbox.oddities import apply_planted, check_value
 from sandbox.services import SERVICES, canonical_service
+from sandbox.truth import Truth, build_truth, open_bills
 
 # The in-process transport sets this environ key; the app then signals a timeout fault with
 # FAULT_HEADER instead of sleeping, and the transport raises httpx.ReadTimeout.
@@ -49,8 +54,11 @@ class Sandbox:
         latency_seconds: float = 0.0,
         auto_accounts: bool = False,
         default_spec: AccountSpec | None = None,
+        clock_skew: timedelta = timedelta(0),
     ) -> None:
         self.clock = clock or _utc_now
+        # Tiny's clock is not the client's: now() = clock() + clock_skew (negative = behind).
+        self.clock_skew = clock_skew
         self.timeout_sleep_seconds = timeout_sleep_seconds
         # Extra time each accepted call spends "processing"; makes overlap (code 11) testable.
         self.latency_seconds = latency_seconds
@@ -65,12 +73,21 @@ class Sandbox:
         self._rate = RateLimiter(monotonic or time.monotonic)
         self._in_flight = InFlight()
 
+    # -- clock ---------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The sandbox's (Tiny's) current moment: the clock plus clock_skew, in UTC."""
+        return (self.clock() + self.clock_skew).astimezone(UTC)
+
+    def now_us(self) -> int:
+        """now() in epoch microseconds."""
+        return to_us(self.now())
+
     # -- configuration -------------------------------------------------------------------
     def add_account(self, token: str, spec: AccountSpec | None = None) -> None:
         """Create (or replace, with fresh data) the account for `token`."""
         if not token:
             raise ValueError("token must be non-empty")
-        account = Account(token, spec or self.default_spec, to_us(self.clock()))
+        account = Account(token, spec or self.default_spec, self.now_us())
         with self._accounts_lock:
             self._accounts[token] = account
         self._rate.reset(token)
@@ -80,7 +97,7 @@ class Sandbox:
         with self._accounts_lock:
             if token in self._accounts:
                 return
-            self._accounts[token] = Account(token, spec or self.default_spec, to_us(self.clock()))
+            self._accounts[token] = Account(token, spec or self.default_spec, self.now_us())
 
     def has_account(self, token: str) -> bool:
         """Whether `token` is a known account."""
@@ -126,12 +143,139 @@ class Sandbox:
         self, token: str, new_orders: int = 5, status_changes: int = 5, payments: int = 5
     ) -> None:
         """Business goes on: new orders today, order status changes, open bills paid."""
-        now_us = to_us(self.clock())
-        self.account(token).evolve(now_us, new_orders, status_changes, payments)
+        self.account(token).evolve(self.now_us(), new_orders, status_changes, payments)
 
     def truth(self, token: str, start: date, end: date) -> Truth:
-        """What a correct sync of [start, end] must hold for `token`."""
-        return self.account(token).truth(start, end)
+        """What a correct sync of [start, end] must hold for `token`, as it stands now."""
+        return build_truth(self.account(token), start, end)
+
+    def open_bills(self, token: str, kind: str) -> dict[int, dict[str, Any]]:
+        """Every bill still owed of `kind` ('pagar' or 'receber'), whatever its emission."""
+        if kind not in ("pagar", "receber"):
+            raise ValueError("kind must be 'pagar' or 'receber'")
+        return open_bills(self.account(token), kind)
+
+    # -- changes while a client reads ------------------------------------------------------
+    def set_churn(self, token: str, churn: Churn | None) -> None:
+        """Apply `churn`'s batches to `token`'s data on schedule from the next call (None: stop)."""
+        self.account(token).set_churn(churn)
+
+    def changes(self, token: str) -> ChangeLog:
+        """A snapshot of the changes made to `token`'s data (scheduled, explicit, evolve)."""
+        account = self.account(token)
+        with account.lock:
+            return account.log.copy()
+
+    def _change(self, token: str, method: str, *args: Any) -> Any:
+        account = self.account(token)
+        with account.lock:
+            return getattr(account, method)(self.now_us(), *args)
+
+    def pay_bill(self, token: str, bill_id: int) -> None:
+        """Pay an open payable or receivable in full today."""
+        self._change(token, "pay_bill", bill_id)
+
+    def partly_pay_bill(self, token: str, bill_id: int, amount: Decimal | None = None) -> Decimal:
+        """Pay part of an open bill today (default half its saldo); returns the amount paid."""
+        return self._change(token, "partly_pay_bill", bill_id, amount)
+
+    def cancel_bill(self, token: str, bill_id: int) -> None:
+        """Cancel an open bill (situacao cancelada)."""
+        self._change(token, "cancel_bill", bill_id)
+
+    def delete_bill(self, token: str, bill_id: int) -> None:
+        """Delete a bill: 32 to conta.*.obter, absent from every listing."""
+        self._change(token, "delete_bill", bill_id)
+
+    def cancel_order(self, token: str, order_id: int) -> None:
+        """Set an order's situacao to Cancelado."""
+        self._change(token, "cancel_order", order_id)
+
+    def delete_order(self, token: str, order_id: int) -> None:
+        """Delete an order: 32 to pedido.obter, absent from every listing."""
+        self._change(token, "delete_order", order_id)
+
+    def add_order(self, token: str, dated: datetime | date | None = None) -> int:
+        """Add an order now, dated `dated` (a moment, or noon in Brasília of a date); its id."""
+        created = None
+        if isinstance(dated, datetime):
+            created = to_us(dated)
+        elif isinstance(dated, date):
+            created = to_us(datetime(dated.year, dated.month, dated.day, 15, tzinfo=UTC))
+        return self._change(token, "add_order", created)
+
+    def move_stock(
+        self, token: str, product_id: int, delta: Decimal | int, deposito: str = "Geral"
+    ) -> None:
+        """Add `delta` to one deposit of a product (enters lista.atualizacoes.estoque)."""
+        self._change(token, "move_stock", product_id, delta, deposito)
+
+    def set_product_situacao(self, token: str, product_id: int, situacao: str) -> None:
+        """Activate (A), deactivate (I) or delete (E) a product."""
+        self._change(token, "set_product_situacao", product_id, situacao)
+
+    def add_product(self, token: str, created_at: datetime | None = None) -> int:
+        """Add an active product created at `created_at` (aware; default now); its id."""
+        created = to_us(created_at) if created_at is not None else None
+        return self._change(token, "add_product", created)
+
+    # -- odd values ----------------------------------------------------------------------
+    def plant(self, token: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `value` verbatim as `field` of record `record_id` wherever it is shown."""
+        account = self.account(token)
+        with account.lock:
+            account.planted.setdefault(record_id, {})[field] = check_value(value)
+
+    def plant_in_listing(
+        self, token: str, service: str, field: str, value: Any, position: int = 0, **params: Any
+    ) -> int:
+        """Plant into the record at `position` of a listing page (params as Tiny takes them).
+
+        Returns the record's id. Looking does not count as a call nor consume any queue.
+        """
+        return self.plant_values(token, service, field, [value], position, **params)[0]
+
+    def plant_values(
+        self,
+        token: str,
+        service: str,
+        field: str,
+        values: Iterable[Any],
+        position: int = 0,
+        **params: Any,
+    ) -> list[int]:
+        """Plant each value into successive records of a listing page from `position`; ids."""
+        account = self.account(token)
+        with account.lock:
+            served = dict(account.stock_served)
+            try:
+                payload = SERVICES[canonical_service(service)](
+                    account, {k: str(v) for k, v in params.items()}, self.now_us()
+                )
+            except ApiError as exc:
+                raise ValueError(f"{service} answers code {exc.code}: {exc.message}") from None
+            finally:
+                account.stock_served = served
+            (records,) = (v for v in payload.values() if isinstance(v, list))
+            ids = [next(iter(w.values()))["id"] for w in records[position:]]
+            values = list(values)
+            if len(values) > len(ids):
+                raise ValueError(f"the page has {len(ids)} records from position {position}")
+            for record_id, value in zip(ids, values, strict=False):
+                account.planted.setdefault(record_id, {})[field] = check_value(value)
+            return ids[: len(values)]
+
+    def planted(self, token: str) -> dict[int, dict[str, Any]]:
+        """Planted values of `token`: record id -> {field: value}."""
+        account = self.account(token)
+        with account.lock:
+            return {k: dict(v) for k, v in account.planted.items()}
+
+    def clear_planted(self, token: str) -> None:
+        """Serve every record's real values again."""
+        account = self.account(token)
+        with account.lock:
+            account.planted.clear()
 
     def counters(self, token: str | None = None) -> Counters:
         """Counters of one token, or summed over all tokens."""
@@ -149,6 +293,7 @@ class Sandbox:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self._respond(environ)
         headers.append(("Content-Length", str(len(body))))
+        headers.append(("Date", format_datetime(self.now(), usegmt=True)))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
@@ -217,7 +362,10 @@ class Sandbox:
                 time.sleep(self.latency_seconds)
             try:
                 with account.lock:
-                    payload = handler(account, params, to_us(self.clock()))
+                    now_us = self.now_us()
+                    account.before_call(now_us)
+                    payload = handler(account, params, now_us)
+                    apply_planted(payload, account.planted)
             except ApiError as exc:
                 return fail(exc.code, exc.message)
             return answer(ok(payload), None)

@@ -84,6 +84,10 @@ class AccountSpec:
     items_per_order: tuple[int, int] = (1, 4)
     #: Listings of orders or bills matching more records than this answer code 21.
     max_query_records: int | None = None
+    #: Whether contas.*.pesquisa.php with situacao=aberto also lists partly paid bills.
+    open_includes_partial: bool = True
+    #: Whether a served page of lista.atualizacoes.estoque leaves the queue (Tiny: yes).
+    stock_updates_consume: bool = True
 
     def __post_init__(self) -> None:
         checks = [

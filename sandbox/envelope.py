@@ -64,9 +64,14 @@ def error(code: int, message: str, code_as_text: bool) -> dict[str, Any]:
 def render(envelope: dict[str, Any], as_json: bool) -> tuple[bytes, str]:
     """Body and content type: JSON when `formato=json`, else XML (Tiny's default)."""
     if as_json:
-        return json.dumps(envelope, ensure_ascii=False).encode(), "application/json; charset=utf-8"
+        try:
+            body = json.dumps(envelope, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (a planted odd value) has no UTF-8 form: escape it as \ud800.
+            body = json.dumps(envelope).encode()
+        return body, "application/json; charset=utf-8"
     xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml("retorno", envelope["retorno"])
-    return xml.encode(), "text/xml; charset=utf-8"
+    return xml.encode(errors="backslashreplace"), "text/xml; charset=utf-8"
 
 
 def _xml(tag: str, value: Any) -> str:

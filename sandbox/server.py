@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
@@ -13,6 +15,8 @@ from werkzeug.serving import make_server as werkzeug_make_server
 from werkzeug.wrappers import Request, Response
 
 from sandbox.app import Sandbox
+from sandbox.changes import FIELD_NAMES as _CHURN_FIELDS
+from sandbox.changes import Churn
 from sandbox.data import AccountSpec
 from sandbox.faults import Faults
 
@@ -55,13 +59,26 @@ class AdminApp:
             ("GET", "counters"): self._counters,
             ("GET", "truth"): self._truth,
             ("POST", "reset_counters"): lambda body: self.sandbox.reset_counters(),
+            ("POST", "churn"): self._churn,
+            ("POST", "change"): self._change,
+            ("GET", "changes"): lambda body: self.sandbox.changes(str(self._token(body))).to_json(),
+            ("POST", "plant"): self._plant,
+            ("GET", "planted"): self._planted,
+            ("POST", "clear_planted"): lambda body: self.sandbox.clear_planted(
+                str(self._token(body))
+            ),
+            ("GET", "open_bills"): self._open_bills,
+            ("GET", "clock"): lambda body: self._clock_state(),
+            ("POST", "clock"): self._clock,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if ADMIN_MARK not in path:
             return self.sandbox(environ, start_response)
-        return self._admin(Request(environ), path)(environ, start_response)
+        response = self._admin(Request(environ), path)
+        response.headers["Date"] = format_datetime(self.sandbox.now(), usegmt=True)
+        return response(environ, start_response)
 
     def _admin(self, request: Request, path: str) -> Response:
         action = path.split(ADMIN_MARK, 1)[1].strip("/")
@@ -137,10 +154,119 @@ class AdminApp:
             raise AdminError(400, "start and end are required, as YYYY-MM-DD") from None
         return self.sandbox.truth(token, start, end).to_json()
 
+    def _churn(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = str(self._token(body))
+        unknown = set(body) - _CHURN_FIELDS - {"token"}
+        if unknown:
+            raise AdminError(400, f"unknown churn fields: {sorted(unknown)}")
+        churn = Churn(**{k: v for k, v in body.items() if k in _CHURN_FIELDS})
+        self.sandbox.set_churn(token, churn)
+        return {"ok": True, "churn": dataclasses.asdict(churn)}
+
+    def _change(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = str(self._token(body))
+        action = body.get("action")
+        record_id = _int(body, "id", 0)
+        sb = self.sandbox
+        simple = {
+            "pay_bill": sb.pay_bill,
+            "cancel_bill": sb.cancel_bill,
+            "delete_bill": sb.delete_bill,
+            "cancel_order": sb.cancel_order,
+            "delete_order": sb.delete_order,
+        }
+        if action in simple:
+            simple[str(action)](token, record_id)
+            return {"ok": True, "id": record_id}
+        if action == "partly_pay_bill":
+            amount = Decimal(str(body["amount"])) if body.get("amount") is not None else None
+            return {
+                "ok": True,
+                "id": record_id,
+                "amount": str(sb.partly_pay_bill(token, record_id, amount)),
+            }
+        if action == "move_stock":
+            sb.move_stock(
+                token, record_id, Decimal(str(body["delta"])), body.get("deposito") or "Geral"
+            )
+            return {"ok": True, "id": record_id}
+        if action == "set_product_situacao":
+            sb.set_product_situacao(token, record_id, str(body["situacao"]))
+            return {"ok": True, "id": record_id}
+        if action == "add_order":
+            dated = body.get("dated")
+            when: datetime | date | None = None
+            if dated:
+                when = datetime.fromisoformat(dated) if "T" in dated else date.fromisoformat(dated)
+            return {"ok": True, "id": sb.add_order(token, when)}
+        if action == "add_product":
+            created = body.get("created_at")
+            return {
+                "ok": True,
+                "id": sb.add_product(token, datetime.fromisoformat(created) if created else None),
+            }
+        raise AdminError(400, f"unknown change action {action!r}")
+
+    def _plant(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = str(self._token(body))
+        if not body.get("field"):
+            raise AdminError(400, "field is required")
+        field = str(body["field"])
+        if body.get("service"):
+            params = body.get("params") or {}
+            if not isinstance(params, dict):
+                raise AdminError(400, "params must be an object")
+            values = body["values"] if "values" in body else [body.get("value")]
+            ids = self.sandbox.plant_values(
+                token, str(body["service"]), field, values, _int(body, "position", 0), **params
+            )
+            return {"ok": True, "ids": ids}
+        if "id" not in body:
+            raise AdminError(400, "id or service is required")
+        self.sandbox.plant(token, _int(body, "id", 0), field, body.get("value"))
+        return {"ok": True, "ids": [_int(body, "id", 0)]}
+
+    def _planted(self, body: dict[str, Any]) -> dict[str, Any]:
+        planted = self.sandbox.planted(str(self._token(body)))
+        return {str(k): v for k, v in planted.items()}
+
+    def _open_bills(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = str(self._token(body))
+        rows = self.sandbox.open_bills(token, str(body.get("kind") or "pagar"))
+        return {str(k): {f: _plain(v) for f, v in row.items()} for k, row in rows.items()}
+
+    def _clock_state(self) -> dict[str, Any]:
+        return {
+            "now": self.sandbox.now().isoformat(),
+            "skew_seconds": self.sandbox.clock_skew.total_seconds(),
+        }
+
+    def _clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            skew = float(body.get("skew_seconds", 0))
+        except (TypeError, ValueError):
+            raise AdminError(400, "skew_seconds must be a number") from None
+        self.sandbox.clock_skew = timedelta(seconds=skew)
+        return self._clock_state()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
 
 class _Handler(WSGIRequestHandler):
     # Keep-alive, like the real API behind its load balancer; every answer has Content-Length.
     protocol_version = "HTTP/1.1"
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Status line and Server header; the Date header is the app's (Tiny's clock)."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
 
 
 class _QuietHandler(_Handler):

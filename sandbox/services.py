@@ -1,4 +1,9 @@
-"""Tiny API v2 services: parameter parsing, filtering, paging and record rendering."""
+"""Tiny API v2 services: parameter parsing, filtering, paging and record rendering.
+
+Every listing is computed at each call over the account's current data: page numbers are
+not a cursor, so a record that leaves a filtered listing between two pages moves every
+later record up one place, as in Tiny.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.account import OPEN_BILL, Account, Selection
+from sandbox.account import OPEN_BILL, Account
 from sandbox.common import (
     US_PER_DAY,
     fmt_date,
@@ -19,6 +24,7 @@ from sandbox.common import (
 )
 from sandbox.data import BILL_STATUSES, MAX_DUE_DAYS, ORDER_STATUSES
 from sandbox.envelope import ApiError
+from sandbox.selection import Selection
 
 PAGE_SIZE = 100
 STOCK_UPDATES_MAX_DAYS = 30
@@ -77,8 +83,12 @@ def _page(
     key: str,
     render: Callable[[int], Any],
     max_records: int | None = None,
+    served: Callable[[list[int]], None] | None = None,
 ) -> dict:
-    """One page of a listing, with Tiny's 20 (no records), 21 (too many) and 23 (no page)."""
+    """One page of a listing, with Tiny's 20 (no records), 21 (too many) and 23 (no page).
+
+    `served` is told the indices of the records the page holds.
+    """
     pagina = _int(params, "pagina")
     pagina = 1 if pagina is None else pagina
     total = len(selection)
@@ -93,11 +103,14 @@ def _page(
     start = (pagina - 1) * PAGE_SIZE
     positions = range(start, min(start + PAGE_SIZE, total))
     indices = [selection[total - 1 - p] if descending else selection[p] for p in positions]
-    return {
+    page = {
         "pagina": str(pagina),
         "numero_paginas": str(pages),
         key: [render(i) for i in indices],
     }
+    if served is not None:
+        served(indices)
+    return page
 
 
 def _number(value: Decimal) -> int | float:
@@ -264,8 +277,10 @@ def _contas_pesquisa(kind: str) -> Handler:
         situacao = fold(_text(params, "situacao") or "")
         if situacao and situacao not in BILL_STATUSES:
             raise ApiError(31, f"situação desconhecida: {situacao}")
-        # "aberto" means anything still owed, so partly paid bills are listed with the open.
-        wanted = OPEN_BILL if situacao == "aberto" else (situacao,) if situacao else None
+        # "aberto" means anything still owed, so partly paid bills are listed with the open
+        # unless the account says otherwise (see the package docstring).
+        still_owed = OPEN_BILL if account.spec.open_includes_partial else ("aberto",)
+        wanted = still_owed if situacao == "aberto" else (situacao,) if situacao else None
         nome = fold(_text(params, "nome_cliente") or "")
         exact_fields = ("numero_doc", "numero_banco", "id_origem") if kind == "receber" else ()
         exact = {f: v for f in exact_fields or ("numero_doc",) if (v := _text(params, f))}
@@ -329,7 +344,11 @@ def _depositos(product: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def produtos_pesquisa(account: Account, params: Params, now_us: int) -> dict[str, Any]:
-    """produtos.pesquisa.php: products by text (required, may be empty) and status."""
+    """produtos.pesquisa.php: products by text (required, may be empty), status, creation.
+
+    `dataCriacao` lists products created at or after that Brasília moment (a bare date is
+    its midnight in Brasília).
+    """
     if "pesquisa" not in params:
         raise ApiError(10, "pesquisa")
     needle = fold(params["pesquisa"].strip())
@@ -338,10 +357,9 @@ def produtos_pesquisa(account: Account, params: Params, now_us: int) -> dict[str
     if situacao not in ("A", "I", "E"):
         raise ApiError(31, f"situação desconhecida: {situacao}")
     created_since = _datetime_us(params, "dataCriacao")
-    gen = account.gen
 
     def keep(j: int) -> bool:
-        product = gen.product(j)
+        product = account.product(j)
         return (
             product["situacao"] == situacao
             and (created_since is None or product["data_criacao_us"] >= created_since)
@@ -354,7 +372,7 @@ def produtos_pesquisa(account: Account, params: Params, now_us: int) -> dict[str
         )
 
     def render(j: int) -> dict[str, Any]:
-        p = gen.product(j)
+        p = account.product(j)
         return {
             "produto": {
                 "id": p["id"],
@@ -371,7 +389,7 @@ def produtos_pesquisa(account: Account, params: Params, now_us: int) -> dict[str
             }
         }
 
-    return _page(Selection(0, account.spec.products).filter(keep), params, "produtos", render)
+    return _page(Selection(0, account.product_count).filter(keep), params, "produtos", render)
 
 
 def _stock(product: dict[str, Any]) -> dict[str, Any]:
@@ -395,15 +413,18 @@ def produto_obter_estoque(account: Account, params: Params, now_us: int) -> dict
 
 
 def lista_atualizacoes_estoque(account: Account, params: Params, now_us: int) -> dict[str, Any]:
-    """lista.atualizacoes.estoque: products whose stock changed since dataAlteracao (30 days)."""
+    """lista.atualizacoes.estoque: the queue of stock changes since dataAlteracao (30 days).
+
+    Like Tiny ("Registros já obtidos serão removidos da fila"), a served page takes its
+    records out of the queue, so what was page 2 is page 1 on the next call; a product comes
+    back when its stock changes again. AccountSpec.stock_updates_consume=False keeps them.
+    """
     since = _datetime_us(params, "dataAlteracao")
     if since is None:
         raise ApiError(10, "dataAlteracao")
     if since < now_us - STOCK_UPDATES_MAX_DAYS * US_PER_DAY:
         raise ApiError(31, "dataAlteracao deve estar dentro dos últimos 30 dias")
-    changed = Selection(0, account.spec.products).filter(
-        lambda j: account.product(j)["stock_changed_us"] >= since
-    )
+    changed = account.stock_queue(since)
 
     def render(j: int) -> dict[str, Any]:
         product = account.product(j)
@@ -411,7 +432,8 @@ def lista_atualizacoes_estoque(account: Account, params: Params, now_us: int) ->
         row.update(tipo_variacao="N", data_alteracao=fmt_datetime(product["stock_changed_us"]))
         return {"produto": row}
 
-    return _page(changed, params, "produtos", render)
+    served = account.mark_stock_served if account.spec.stock_updates_consume else None
+    return _page(changed, params, "produtos", render, served=served)
 
 
 SERVICES: dict[str, Handler] = {
