@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cli import app
 from core.db import make_engine
 from core.models import Company, SyncRun
-from tests.conftest import fast_spec
+from tests.support.services import fast_spec
 
 runner = CliRunner()
 
