@@ -9,7 +9,7 @@ production does not configure, so the figure is if anything pessimistic. Runs al
 between the two paths and the medians are compared; every run is a `period` run of the same
 month, so each does the same work.
 
-    .venv/bin/python bench/celery_overhead.py [--runs 15]
+    .venv/bin/python -m bench.celery_overhead [--runs 15]
 
 Last line: `overhead_ms_per_module 4.2`.
 """
@@ -19,27 +19,24 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+from celery.contrib.testing.worker import start_worker
 
-from celery.contrib.testing.worker import start_worker  # noqa: E402
-
-from core.companies import add_company  # noqa: E402
-from core.modules import MODULE_KEYS  # noqa: E402
-from core.ratelimit import NoRateLimiter  # noqa: E402
-from core.runs import create_run, start_run  # noqa: E402
-from core.services import Services, build_services  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.steps import run_step  # noqa: E402
-from sandbox import AccountSpec, Sandbox, SandboxTransport  # noqa: E402
-from worker import TinySyncCelery, celery_init_app, enqueue_run  # noqa: E402
-from worker.testing import RedisServer, fresh_postgres  # noqa: E402
+from core.companies import add_company
+from core.modules import MODULE_KEYS
+from core.ratelimit import NoRateLimiter
+from core.runs import create_run, start_run
+from core.services import Services, build_services
+from core.settings import Settings
+from core.steps import run_step
+from sandbox import AccountSpec, Sandbox, SandboxTransport
+from tests.support.databases import fresh_postgres
+from tests.support.processes import RedisServer
+from worker import TinySyncCelery, celery_init_app, enqueue_run
 
 PG_ADMIN_URL = os.environ.get(
     "TINYSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -82,7 +79,10 @@ def main() -> None:
 
     first = date.today().replace(day=1)
     month = f"{first - timedelta(days=1):%Y-%m}"
-    with tempfile.TemporaryDirectory() as workdir, fresh_postgres(PG_ADMIN_URL) as db_url:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        fresh_postgres(PG_ADMIN_URL, prefix="tinysync_bench") as db_url,
+    ):
         redis_server = RedisServer(Path(workdir)).start()
         settings = Settings(
             database_url=db_url,

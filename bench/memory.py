@@ -4,7 +4,7 @@ Each size runs in a child process of this one (peak RSS only grows within a proc
 the real path: the in-process sandbox, the Tiny client, `run_step` until the run is DONE, on
 SQLite (or --database-url). Prints both peaks and, last, the ratio 200k/50k.
 
-    .venv/bin/python bench/memory.py [--large 200000] [--small 50000]
+    .venv/bin/python -m bench.memory [--large 200000] [--small 50000]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def child(orders: int, database_url: str) -> None:
@@ -96,7 +95,7 @@ def measure(orders: int, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{tmp}/mem.db"
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(orders), "--database-url", url],
+            [sys.executable, "-m", "bench.memory", "--child", str(orders), "--database-url", url],
             check=True,
             capture_output=True,
             text=True,

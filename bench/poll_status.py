@@ -1,7 +1,7 @@
 """Polling benchmark: many concurrent pollers against the status route (its 200 and its 304
 path) and against a trivial JSON route, on the same gunicorn server, in one run.
 
-    .venv/bin/python bench/poll_status.py [--pollers 64] [--seconds 5] [--workers 4]
+    .venv/bin/python -m bench.poll_status [--pollers 64] [--seconds 5] [--workers 4]
                                           [--threads 8] [--database postgres|sqlite]
 
 The run being polled is prepared in-process (a whole run against a small in-process sandbox)
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,8 +30,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+from tests.support.databases import fresh_postgres, migrated_sqlite
+from tests.support.processes import ROOT, free_port
 
 ADMIN_TOKEN = "bench-admin-token"
 TINY_TOKEN = "bench-tiny-token"
@@ -144,38 +143,23 @@ def main() -> None:
 
 @contextmanager
 def fresh_database(kind: str, tmp: Path) -> Iterator[str]:
-    """The URL of an empty database, removed afterwards."""
+    """The URL of an empty, migrated database, removed afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
+        yield migrated_sqlite(tmp / "bench.db")
         return
-    from sqlalchemy import create_engine, text
-
-    name = f"tinysync_bench_poll_{os.getpid()}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(PG_ADMIN_URL, prefix="tinysync_bench_poll") as url:
+        yield url
 
 
 def prepare_run(url: str) -> tuple[str, int]:
     """Migrate the database and run one whole sync in-process; returns (run id, log lines)."""
     from core.companies import add_company
-    from core.db import make_engine
-    from core.migrate import upgrade
     from core.runs import create_run, list_logs, start_run
     from core.services import build_services
     from core.settings import Settings
     from core.steps import run_step
     from sandbox import AccountSpec, Sandbox, SandboxTransport
 
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
     sandbox = Sandbox()
     sandbox.add_account(
         TINY_TOKEN,
@@ -199,13 +183,6 @@ def prepare_run(url: str) -> tuple[str, int]:
         lines = len(list_logs(session, run.id, limit=500)[0])
     services.close()
     return run.id, lines
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_gunicorn(url: str, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:

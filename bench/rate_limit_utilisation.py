@@ -14,7 +14,7 @@ Utilisation is the wall time from sending both runs to both being DONE, divided 
 (Tiny calls × interval): 1.00 would be every interval used. Target: at most 1.10, with no
 code 6. The workers are warmed by a small sync each first, as long-lived workers are.
 
-    .venv/bin/python bench/rate_limit_utilisation.py [--orders 250]
+    .venv/bin/python -m bench.rate_limit_utilisation [--orders 250]
 
 Last line: `utilisation 1.04`.
 """
@@ -23,27 +23,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-
-from core.companies import add_company  # noqa: E402
-from core.runs import create_run, get_run, start_run  # noqa: E402
-from core.services import Services, build_services  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from sandbox import AccountSpec, Sandbox  # noqa: E402
-from worker import TinySyncCelery, celery_init_app, enqueue_run  # noqa: E402
-from worker.testing import (  # noqa: E402
-    RedisServer,
-    fresh_postgres,
-    sandbox_over_http,
-    start_worker,
-    wait_until,
-)
+from core.companies import add_company
+from core.runs import create_run, get_run, start_run
+from core.services import Services, build_services
+from core.settings import Settings
+from sandbox import AccountSpec, Sandbox
+from tests.support.databases import fresh_postgres
+from tests.support.deployment import sandbox_over_http
+from tests.support.processes import RedisServer, start_worker, wait_until
+from worker import TinySyncCelery, celery_init_app, enqueue_run
 
 PG_ADMIN_URL = os.environ.get(
     "TINYSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -96,7 +88,7 @@ def main() -> None:
     sandbox.add_account(TOKEN, spec)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        fresh_postgres(PG_ADMIN_URL) as db_url,
+        fresh_postgres(PG_ADMIN_URL, prefix="tinysync_bench") as db_url,
         sandbox_over_http(sandbox) as tiny_url,
     ):
         workdir = Path(tmp)

@@ -1,8 +1,8 @@
 """Soak: the whole system under faults, bad input and load at the same time.
 
-    .venv/bin/python bench/soak.py                # the full soak: 4 minutes of load
-    .venv/bin/python bench/soak.py --minutes 15   # longer
-    .venv/bin/python bench/soak.py --short        # the CI version: about 2 minutes in all
+    .venv/bin/python -m bench.soak                # the full soak: 4 minutes of load
+    .venv/bin/python -m bench.soak --minutes 15   # longer
+    .venv/bin/python -m bench.soak --short        # the CI version: about 2 minutes in all
 
 It starts the real parts on 127.0.0.1 only, each on a free port: a private PostgreSQL
 cluster and a private Redis (the soak restarts both; the machine's shared servers are never
@@ -46,21 +46,16 @@ from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy import func, select, text
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import func, select, text  # noqa: E402
-
-from bench.soak_check import (  # noqa: E402
+from bench.soak_check import (
     active_runs,
     check_records,
     count_log_lines,
     find_secrets,
     run_figures,
 )
-from bench.soak_load import (  # noqa: E402
+from bench.soak_load import (
     Battery,
     Driver,
     Tally,
@@ -69,16 +64,16 @@ from bench.soak_load import (  # noqa: E402
     dumps,
     poller_process,
 )
-from bench.soak_parts import (  # noqa: E402
+from bench.soak_parts import (
     Deployment,
     PostgresCluster,
     RedisServer,
     Unavailable,
     sandbox_admin,
 )
-from core.db import make_engine  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.models import SyncRun  # noqa: E402
+from core.db import make_engine
+from core.migrate import upgrade
+from core.models import SyncRun
 
 #: Tiny calls per account: TINY_MIN_INTERVAL apart; the sandbox allows 10% more than that
 #: pace (plus one) per window, so only a worker that ignored the shared limiter gets code 6.

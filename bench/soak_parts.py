@@ -24,11 +24,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from worker.testing import (  # noqa: E402  (after the path fix: run as a script)
+from tests.support.processes import (
+    ROOT,
     Proc,
     RedisServer,
     free_port,

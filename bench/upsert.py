@@ -3,29 +3,27 @@
 Both write the same sales records into PostgreSQL (or DATABASE_URL) and commit every 100
 rows, as a sync does per page. Prints rows/s for each and, last, the ratio project/naive.
 
-    .venv/bin/python bench/upsert.py [--rows 100000] [--baseline-rows 20000]
+    .venv/bin/python -m bench.upsert [--rows 100000] [--baseline-rows 20000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-import uuid
-from pathlib import Path
+from contextlib import AbstractContextManager, nullcontext
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-
-from core.companies import add_company  # noqa: E402
-from core.db import make_engine, make_session_factory  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.models import SalesOrder  # noqa: E402
-from core.modules.vw_vendas import _flag_if_changed, map_order  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.upsert import upsert  # noqa: E402
+from core.companies import add_company
+from core.db import make_engine, make_session_factory
+from core.migrate import upgrade
+from core.models import SalesOrder
+from core.modules.vw_vendas import _flag_if_changed, map_order
+from core.settings import Settings
+from core.upsert import upsert
+from tests.support.databases import fresh_postgres
 
 PAGE = 100
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -90,43 +88,41 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh PostgreSQL DB")
     args = parser.parse_args()
 
-    name = None
-    url = args.database_url
-    if url is None:
-        name = f"tinysync_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        factory = make_session_factory(engine)
-        settings = Settings(secret_key="bench")
-        with factory() as session:
-            a = add_company(session, settings, name="bench-project", token="tok-a").id
-            b = add_company(session, settings, name="bench-naive", token="tok-b").id
-            session.commit()
-        recs = records(args.rows)
-        base = records(args.baseline_rows)
-        # Warm up both paths on a few rows so neither pays first-use costs in the figure.
-        project_path(factory, a, records(PAGE, offset=50_000_000))
-        naive_path(factory, b, records(PAGE, offset=50_000_000))
-        t_project = project_path(factory, a, recs)
-        t_naive = naive_path(factory, b, base)
-        t_project_again = project_path(factory, a, recs)  # every row now an update
-        project_rate = len(recs) / t_project
-        naive_rate = len(base) / t_naive
-        print(f"database: {engine.dialect.name}")
-        print(f"project path (bulk upsert, insert): {project_rate:,.0f} rows/s ({len(recs)} rows)")
-        print(f"project path (bulk upsert, update): {len(recs) / t_project_again:,.0f} rows/s")
-        print(f"naive per-row ORM baseline:         {naive_rate:,.0f} rows/s ({len(base)} rows)")
-        print(f"ratio {project_rate / naive_rate:.1f}")
-    finally:
-        engine.dispose()
-        if name:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if args.database_url:
+        database: AbstractContextManager[str] = nullcontext(args.database_url)
+    else:
+        database = fresh_postgres(PG_ADMIN, prefix="tinysync_bench")
+    with database as url:
+        engine = make_engine(url)
+        upgrade(engine)  # a --database-url may not be migrated yet
+        try:
+            print(f"database: {engine.dialect.name}")
+            measure(make_session_factory(engine), args.rows, args.baseline_rows)
+        finally:
+            engine.dispose()
+
+
+def measure(factory: sessionmaker[Session], rows: int, baseline_rows: int) -> None:
+    """Time both paths and print their rates; the ratio last."""
+    settings = Settings(secret_key="bench")
+    with factory() as session:
+        a = add_company(session, settings, name="bench-project", token="tok-a").id
+        b = add_company(session, settings, name="bench-naive", token="tok-b").id
+        session.commit()
+    recs = records(rows)
+    base = records(baseline_rows)
+    # Warm up both paths on a few rows so neither pays first-use costs in the figure.
+    project_path(factory, a, records(PAGE, offset=50_000_000))
+    naive_path(factory, b, records(PAGE, offset=50_000_000))
+    t_project = project_path(factory, a, recs)
+    t_naive = naive_path(factory, b, base)
+    t_project_again = project_path(factory, a, recs)  # every row now an update
+    project_rate = len(recs) / t_project
+    naive_rate = len(base) / t_naive
+    print(f"project path (bulk upsert, insert): {project_rate:,.0f} rows/s ({len(recs)} rows)")
+    print(f"project path (bulk upsert, update): {len(recs) / t_project_again:,.0f} rows/s")
+    print(f"naive per-row ORM baseline:         {naive_rate:,.0f} rows/s ({len(base)} rows)")
+    print(f"ratio {project_rate / naive_rate:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The short soak passes: the real parts under faults, worker kills, a Redis and a PostgreSQL
 restart, bad input and pollers at once, with every must-be-zero figure at zero.
 
-It runs `bench/soak.py --short` as a process, as CI and a person would. It needs
-`redis-server` and PostgreSQL's server binaries (it starts private ones it may restart): on a
-laptop without them it skips; under CI=true it fails.
+It runs `python -m bench.soak --short` as a process from the repository's root, as CI and a
+person would. It needs `redis-server` and PostgreSQL's server binaries (it starts private ones
+it may restart): on a laptop without them it skips; under CI=true it fails.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unavailable
+from tests.support.env import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = 330  # about 2 minutes on a quiet machine; CI machines are slower
@@ -57,7 +57,7 @@ def _binaries() -> None:
 def test_the_short_soak_passes_with_every_must_be_zero_figure_at_zero():
     _binaries()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "soak.py"), "--short"],
+        [sys.executable, "-m", "bench.soak", "--short"],
         cwd=ROOT,
         capture_output=True,
         text=True,

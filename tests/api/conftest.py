@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,35 +11,9 @@ from flask.testing import FlaskClient
 from api import create_app
 from core.ratelimit import LocalRateLimiter
 from core.services import Services, build_services
-from core.settings import Settings
-from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.conftest import make_services, make_settings, new_company
-
-ADMIN_TOKEN = "admin-token-for-tests"
-CRON_SECRET = "cron-secret-for-tests"
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-CRON = {"Authorization": f"Bearer {CRON_SECRET}"}
-SYNC = "/api/admin/sync/v2"
-
-
-def small_account(**overrides: Any) -> AccountSpec:
-    """A small Tiny account whose limits stay out of the way: a whole run takes a second."""
-    values: dict[str, Any] = dict(
-        orders=40,
-        days=75,
-        products=8,
-        payables=30,
-        receivables=30,
-        rate_limit_calls=1_000_000,
-        max_concurrent=1_000,
-    )
-    return AccountSpec(**{**values, **overrides})
-
-
-def api_settings(db_url: str, **overrides: Any) -> Settings:
-    """Test settings with the admin token and the cron secret set."""
-    values: dict[str, Any] = {"sync_admin_token": ADMIN_TOKEN, "cron_secret": CRON_SECRET}
-    return make_settings(db_url, **{**values, **overrides})
+from sandbox import Sandbox, SandboxTransport
+from tests.support.api import Queue, api_settings, small_account
+from tests.support.services import make_services, new_company
 
 
 @pytest.fixture
@@ -69,13 +42,6 @@ def company(api_services: Services, sandbox: Sandbox) -> str:
     return new_company(api_services, sandbox, "tok-api", small_account())
 
 
-class Queue(list[str]):
-    """An `enqueue` that records the runs handed to it."""
-
-    def __call__(self, run_id: str) -> None:
-        self.append(run_id)
-
-
 @pytest.fixture
 def celery_services(db_url: str, sandbox: Sandbox) -> Iterator[Services]:
     """Services configured for Celery (an in-memory broker URL: nothing listens to it)."""
@@ -97,27 +63,3 @@ def queue() -> Queue:
 def celery_client(celery_services: Services, queue: Queue) -> FlaskClient:
     """A test client of the app in Celery mode."""
     return create_app(services=celery_services, enqueue=queue).test_client()
-
-
-def create_run(client: FlaskClient, company_id: str, **body: Any) -> str:
-    """Create a run through the API; returns its id."""
-    body = {"companyId": company_id, "mode": "incremental", **body}
-    response = client.post(f"{SYNC}/create", json=body, headers=AUTH)
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["runId"])
-
-
-def post(client: FlaskClient, route: str, run_id: str) -> Any:
-    """POST `{runId}` to a sync route; returns the response."""
-    return client.post(f"{SYNC}/{route}", json={"runId": run_id}, headers=AUTH)
-
-
-def step_until_done(client: FlaskClient, run_id: str, max_steps: int = 50) -> dict[str, Any]:
-    """Call the step route until hasMore is false; returns the last body."""
-    for _ in range(max_steps):
-        response = post(client, "step", run_id)
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        if not body["hasMore"]:
-            return dict(body)
-    raise AssertionError(f"run {run_id} still has work after {max_steps} steps")

@@ -6,7 +6,7 @@ import pytest
 
 from api import create_app
 from core.settings import Settings
-from tests.api.conftest import AUTH, api_settings
+from tests.support.api import AUTH, api_settings
 
 
 def test_the_factory_refuses_the_sandbox_without_services_and_says_what_to_use(tmp_path):
@@ -59,7 +59,7 @@ def test_cli_wsgi_app_serves_with_the_in_process_sandbox(tmp_path, monkeypatch, 
 
 
 def test_the_session_key_is_not_the_token_encryption_key(db_url, sandbox):
-    from tests.conftest import make_services
+    from tests.support.services import make_services
 
     services = make_services(api_settings(db_url), sandbox)
     app = create_app(services=services)

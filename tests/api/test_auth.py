@@ -8,8 +8,8 @@ import pytest
 from flask import Flask, jsonify
 
 from api import create_app
-from tests.api.conftest import ADMIN_TOKEN, AUTH, CRON, SYNC, api_settings, create_run
-from tests.conftest import make_services
+from tests.support.api import ADMIN_TOKEN, AUTH, CRON, SYNC, api_settings, create_run
+from tests.support.services import make_services
 
 PLACEHOLDER = str(uuid.UUID(int=1))
 WRONG = [

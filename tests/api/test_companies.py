@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from core.models import Company
-from tests.api.conftest import AUTH, SYNC, create_run
+from tests.support.api import AUTH, SYNC, create_run
 
 TOKEN = "tiny-token-that-must-never-leak-0001"
 
@@ -41,7 +41,7 @@ def test_the_list_shows_each_company_s_active_run(client, company):
 def test_a_deactivated_company_gets_no_cron_run_and_can_be_activated_again(client, company):
     off = client.post(f"/api/admin/companies/{company}/deactivate", headers=AUTH)
     assert off.status_code == 200 and off.get_json()["company"]["active"] is False
-    from tests.api.conftest import CRON
+    from tests.support.api import CRON
 
     assert client.post("/api/cron/sync", headers=CRON).get_json()["created"] == []
     on = client.post(f"/api/admin/companies/{company}/activate", headers=AUTH)

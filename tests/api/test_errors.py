@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from core.models import SyncRun
-from tests.api.conftest import AUTH, SYNC, create_run
+from tests.support.api import AUTH, SYNC, create_run
 
 UNKNOWN = str(uuid.uuid4())
 

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 from api import create_app
-from tests.api.conftest import (
-    AUTH,
-    CRON,
-    SYNC,
-    create_run,
-    post,
-    small_account,
-    step_until_done,
-)
-from tests.conftest import new_company
+from tests.support.api import AUTH, CRON, SYNC, create_run, post, small_account, step_until_done
+from tests.support.services import new_company
 
 
 def test_with_celery_start_enqueues_the_run_once(celery_client, celery_services, sandbox, queue):
@@ -133,8 +125,8 @@ def test_cron_inline_steps_the_new_and_the_running_runs_within_one_budget(
 
 
 def test_cron_inline_stops_at_the_step_budget(db_url, sandbox):
-    from tests.api.conftest import api_settings
-    from tests.conftest import make_services
+    from tests.support.api import api_settings
+    from tests.support.services import make_services
 
     services = make_services(api_settings(db_url, sync_step_budget_seconds=0.0), sandbox)
     client = create_app(services=services).test_client()

@@ -10,8 +10,8 @@ from api import create_app
 from core.ratelimit import LocalRateLimiter
 from core.services import build_services
 from sandbox import SandboxTransport
-from tests.api.conftest import AUTH, SYNC, api_settings, create_run, step_until_done
-from tests.conftest import REDIS_TEST_URL, unavailable
+from tests.support.api import AUTH, SYNC, api_settings, create_run, step_until_done
+from tests.support.env import REDIS_TEST_URL, unavailable
 
 
 def _app(db_url, sandbox, **overrides):

@@ -9,7 +9,7 @@ import pytest
 
 from core.models import Payable, Receivable, SalesOrder, StockItem
 from core.reports import month_of, today_in_brazil
-from tests.api.conftest import AUTH
+from tests.support.api import AUTH
 
 REPORTS = "/api/admin/reports"
 ROUTES = ["sales", "bills", "stock", "summary"]

@@ -18,8 +18,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import create_app
-from tests.api.conftest import AUTH, CRON, api_settings, create_run, post, step_until_done
-from tests.conftest import make_services
+from tests.support.api import AUTH, CRON, api_settings, create_run, post, step_until_done
+from tests.support.services import make_services
 
 CHECKS = [
     not_a_server_error,
@@ -44,8 +44,8 @@ def fuzzed_app(db_url, sandbox):
 @pytest.fixture
 def real_ids(fuzzed_app, sandbox) -> dict[str, list[str]]:
     """Ids that exist, so generated requests reach the success and conflict paths too."""
-    from tests.api.conftest import small_account
-    from tests.conftest import new_company
+    from tests.support.api import small_account
+    from tests.support.services import new_company
 
     company = new_company(fuzzed_app.extensions["tinysync"], sandbox, "tok-fuzz", small_account())
     client = fuzzed_app.test_client()

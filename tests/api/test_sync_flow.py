@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from core.models import Payable, Receivable, SalesOrder, StockItem
-from tests.api.conftest import AUTH, SYNC, create_run, post, step_until_done
+from tests.support.api import AUTH, SYNC, create_run, post, step_until_done
 
 
 def _last_month(today: date) -> tuple[str, date, date]:
@@ -221,7 +221,7 @@ def test_only_a_failed_run_can_be_resumed(client, company):
 def test_the_history_is_newest_first_filtered_and_paged_by_cursor(
     client, company, api_services, sandbox
 ):
-    from tests.conftest import new_company
+    from tests.support.services import new_company
 
     other = new_company(api_services, sandbox, "tok-other", None)
     ids = []

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from cli import app
 from core.db import make_engine
 from core.models import Company, SyncRun
-from tests.conftest import PG_ADMIN_URL, fast_spec, unavailable
+from tests.support.env import PG_ADMIN_URL, unavailable
+from tests.support.services import fast_spec
 
 runner = CliRunner()
 

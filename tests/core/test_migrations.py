@@ -8,7 +8,7 @@ from core.db import make_engine
 from core.migrate import downgrade, upgrade
 from core.models import Base
 from core.runs import create_run, start_run
-from tests.conftest import new_company, step_until_done
+from tests.support.services import new_company, step_until_done
 
 # The seed's two audit queries, verbatim (the run id replaces its 'xxx').
 SEED_RUNS_SQL = """SELECT id, mode, status, "createdAt", "finishedAt"

@@ -20,7 +20,7 @@ from core.reports import (
     today_in_brazil,
 )
 from core.runs import create_run, start_run
-from tests.conftest import fast_spec, new_company, step_until_done
+from tests.support.services import fast_spec, new_company, step_until_done
 
 TODAY = date(2024, 12, 20)
 

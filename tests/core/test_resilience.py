@@ -13,7 +13,13 @@ from core.models import SalesOrder, SyncRun, SyncRunLog, utcnow
 from core.runs import cancel_run, create_run, get_run, start_run
 from core.steps import run_step
 from sandbox import Faults
-from tests.conftest import fast_spec, make_services, make_settings, new_company, step_until_done
+from tests.support.services import (
+    fast_spec,
+    make_services,
+    make_settings,
+    new_company,
+    step_until_done,
+)
 
 
 def _start(services, company: str, mode: str = "period", **kw) -> str:

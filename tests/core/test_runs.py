@@ -21,7 +21,7 @@ from core.runs import (
     start_run,
 )
 from core.settings import Settings
-from tests.conftest import new_company, step_until_done
+from tests.support.services import new_company, step_until_done
 
 TODAY = date(2026, 11, 29)
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.models import Payable, Receivable, SalesOrder, SalesOrderItem, StockItem, SyncRunLog
 from core.runs import create_run, get_run, start_run
-from tests.conftest import fast_spec, new_company, step_until_done
+from tests.support.services import fast_spec, new_company, step_until_done
 
 
 def _month_window(today: date) -> tuple[str, date, date]:
@@ -190,7 +190,7 @@ def test_incremental_run_after_a_full_one_makes_far_fewer_calls(services, sandbo
 
 
 def test_enrichment_is_capped_per_run_and_the_rest_waits_for_the_next(db_url, sandbox):
-    from tests.conftest import make_services, make_settings
+    from tests.support.services import make_services, make_settings
 
     services = make_services(make_settings(db_url, tiny_max_enrich_per_run=7), sandbox)
     company = new_company(services, sandbox, "tok-cap", fast_spec(orders=300, days=60))

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import GENEROUS, TOKEN, Api, Clock
+from tests.support.sandbox_calls import GENEROUS, TOKEN, Api, Clock
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.sandbox.helpers import TODAY, TOKEN, error_code
+from tests.support.sandbox_calls import TODAY, TOKEN, error_code
 
 PAGAR, RECEBER = "contas.pagar.pesquisa.php", "contas.receber.pesquisa.php"
 FIELDS = {

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import BRASILIA, GENEROUS, NOW, TOKEN, Api, error_code
+from tests.support.sandbox_calls import BRASILIA, GENEROUS, NOW, TOKEN, Api, error_code
 
 
 def test_every_answer_carries_the_sandbox_clock_in_the_date_header(clock):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import TOKEN, Api, error_code
+from tests.support.sandbox_calls import TOKEN, Api, error_code
 
 DATE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 MONEY = re.compile(r"^-?\d+\.\d{2}$")

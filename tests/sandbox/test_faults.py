@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Faults, Sandbox
-from tests.sandbox.helpers import GENEROUS, TOKEN, Api, error_code
+from tests.support.sandbox_calls import GENEROUS, TOKEN, Api, error_code
 
 
 def observe(http: httpx.Client, token: str = TOKEN, **params) -> str:

@@ -7,7 +7,7 @@ import threading
 import httpx
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import Api, Clock
+from tests.support.sandbox_calls import Api, Clock
 
 
 class Ticker:

@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Churn, Sandbox, SandboxTransport
-from tests.sandbox.helpers import GENEROUS, TODAY, TOKEN, Api, Clock, error_code, tiny_datetime
+from tests.support.sandbox_calls import (
+    GENEROUS,
+    TODAY,
+    TOKEN,
+    Api,
+    Clock,
+    error_code,
+    tiny_datetime,
+)
 
 PAGAR, RECEBER = "contas.pagar.pesquisa.php", "contas.receber.pesquisa.php"
 BIG = "tok-big-bills"

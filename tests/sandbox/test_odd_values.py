@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from sandbox import ODD_DATES, ODD_IDS, ODD_MONEY, ODD_TEXT
-from tests.sandbox.helpers import TODAY, TOKEN
+from tests.support.sandbox_calls import TODAY, TOKEN
 
 PAGAR = "contas.pagar.pesquisa.php"
 

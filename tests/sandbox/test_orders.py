@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import GENEROUS, TODAY, TOKEN, Api, error_code, tiny_datetime
+from tests.support.sandbox_calls import GENEROUS, TODAY, TOKEN, Api, error_code, tiny_datetime
 
 
 def brdate(text: str) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.sandbox.helpers import TOKEN, error_code, tiny_datetime
+from tests.support.sandbox_calls import TOKEN, error_code, tiny_datetime
 
 
 def products(api, **params) -> list[dict]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Faults, Sandbox, make_server, serve
-from tests.sandbox.helpers import GENEROUS, TODAY, TOKEN, Api, Clock, error_code
+from tests.support.sandbox_calls import GENEROUS, TODAY, TOKEN, Api, Clock, error_code
 
 
 @pytest.fixture

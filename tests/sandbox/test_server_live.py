@@ -6,8 +6,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from tests.sandbox.helpers import NOW, TOKEN, error_code
 from tests.sandbox.test_server import api, served  # noqa: F401  (fixtures)
+from tests.support.sandbox_calls import NOW, TOKEN, error_code
 
 
 def admin(root: str, route: str, method: str = "POST", **body) -> dict:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import GENEROUS, Api, Clock, error_code, tiny_datetime
+from tests.support.sandbox_calls import GENEROUS, Api, Clock, error_code, tiny_datetime
 
 SERVICE = "lista.atualizacoes.estoque"
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
-from tests.sandbox.helpers import GENEROUS, TODAY, TOKEN, Api, Clock
+from tests.support.sandbox_calls import GENEROUS, TODAY, TOKEN, Api, Clock
 
 
 def brdate(text: str) -> date:

@@ -26,7 +26,7 @@ from core.reports import today_in_brazil
 from core.runs import RunStatus, cancel_run, create_run
 from core.services import Services
 from sandbox import Sandbox
-from tests.conftest import make_services, make_settings, new_company
+from tests.support.services import make_services, make_settings, new_company
 
 TOKEN = "page-admin-token"
 

@@ -15,7 +15,7 @@ import pytest
 
 from core.models import SyncRun
 from core.runs import create_run, get_run
-from tests.ui.conftest import ADMIN_TOKEN, LiveApp
+from tests.support.ui import ADMIN_TOKEN, LiveApp
 
 pytestmark = pytest.mark.browser
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from core.modules import MODULE_KEYS
 from core.settings import Settings
+from tests.support.processes import ROOT
 from worker import celery_init_app
 from worker.app import TinySyncCelery, beat_schedule
 from worker.tasks import FINALIZE_TASK, MODULE_TASK, remaining_modules, run_chain
-from worker.testing import ROOT
 
 SETTINGS = Settings(
     celery_broker_url="redis://127.0.0.1:1/0",
@@ -28,7 +28,7 @@ def _app(settings: Settings = SETTINGS, factory=None) -> TinySyncCelery:
 
 def test_importing_the_worker_and_the_cli_creates_no_app_and_no_engine():
     code = (
-        "import celery._state, sqlalchemy, worker, worker.testing, cli\n"
+        "import celery._state, sqlalchemy, worker, tests.support.processes, cli\n"
         "assert not list(celery._state._apps), list(celery._state._apps)\n"
         "assert 'celery' not in vars(cli)\n"
         "import gc\n"

@@ -9,16 +9,9 @@ import urllib.request
 
 from api import create_app
 from core.runs import cancel_run
-from tests.worker.conftest import (
-    ADMIN_TOKEN,
-    Deployment,
-    account,
-    assert_synced,
-    last_month,
-    wait_until,
-)
+from tests.support.deployment import ADMIN_TOKEN, Deployment, account, assert_synced, last_month
+from tests.support.processes import free_port, wait_until
 from worker import enqueue_run
-from worker.testing import free_port
 
 SYNC = "/api/admin/sync/v2"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.companies import set_active
 from core.models import SyncRun
-from tests.worker.conftest import Deployment
+from tests.support.deployment import Deployment
 from worker import periodic
 
 

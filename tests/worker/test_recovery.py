@@ -14,7 +14,8 @@ import time
 import psutil
 import pytest
 
-from tests.worker.conftest import Deployment, account, assert_synced, last_month, wait_until
+from tests.support.deployment import Deployment, account, assert_synced, last_month
+from tests.support.processes import wait_until
 
 FAST_RECOVERY = dict(SYNC_LEASE_SECONDS="3", SYNC_REAPER_INTERVAL_SECONDS="1")
 

@@ -19,8 +19,8 @@ from core.errors import TinyTransientError
 from core.ratelimit import RedisRateLimiter
 from core.services import build_limiter
 from core.settings import Settings
-from tests.conftest import REDIS_TEST_URL, unavailable
-from worker.testing import RedisServer, free_port
+from tests.support.env import REDIS_TEST_URL, unavailable
+from tests.support.processes import RedisServer, free_port
 
 MakeLimiter = Callable[..., RedisRateLimiter]
 

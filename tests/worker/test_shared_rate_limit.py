@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.worker.conftest import Deployment, account, assert_synced
+from tests.support.deployment import Deployment, account, assert_synced
 
 
 def test_two_workers_syncing_two_companies_of_one_tiny_account_never_exceed_its_limit(

@@ -20,11 +20,11 @@ from core.modules import MODULE_KEYS
 from core.runs import cancel_run, create_run, get_run, start_run
 from core.services import Services
 from sandbox import Sandbox
-from tests.conftest import make_services, make_settings, new_company
-from tests.worker.conftest import account
+from tests.support.deployment import account
+from tests.support.processes import RedisServer
+from tests.support.services import make_services, make_settings, new_company
 from worker import TinySyncCelery, celery_init_app, enqueue_run
 from worker.reaper import reap_stale_runs
-from worker.testing import RedisServer
 
 
 @dataclass

@@ -1,8 +1,6 @@
-"""Real parts for worker tests and benchmarks: a private Redis, a fresh PostgreSQL database,
-the sandbox over HTTP, and worker, beat and Flower processes started with `tinysync` and
-stopped by their own ids.
-
-Like `celery.contrib.testing`, this is for tests: nothing here runs in production.
+"""Real processes for the worker tests and the benchmarks: a private Redis, and worker, beat and
+Flower processes started with the `tinysync` CLI, as docker-compose does, and stopped by their
+own ids. Like `celery.contrib.testing`, this is for tests: nothing here ships in the product.
 """
 
 from __future__ import annotations
@@ -13,14 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+#: The repository's root (tests/support/ is two levels down).
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -173,42 +170,9 @@ def start_beat(env: Mapping[str, str], workdir: Path, name: str = "beat") -> Pro
     return proc
 
 
-@contextmanager
-def fresh_postgres(admin_url: str) -> Iterator[str]:
-    """A new PostgreSQL database on the server of `admin_url`, migrated, dropped afterwards."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    from core.db import make_engine
-    from core.migrate import upgrade
-
-    name = f"tinysync_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def sandbox_over_http(sandbox: Any) -> Iterator[str]:
-    """Serve a `sandbox.Sandbox` on a free port in a thread; yields its TINY_API_URL."""
-    from sandbox import make_server
-
-    server = make_server(sandbox, port=0)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api2"
-    finally:
-        server.shutdown()
-        server.server_close()
+def start_flower(env: Mapping[str, str], workdir: Path, port: int, name: str = "flower") -> Proc:
+    """A `tinysync flower` process with its API open, returned once it serves."""
+    env = {**env, "FLOWER_UNAUTHENTICATED_API": "true"}
+    proc = tinysync(name, ["flower", f"--port={port}"], env, workdir)
+    proc.wait_for("Visit me at")
+    return proc
