@@ -139,8 +139,9 @@ STATUS_STYLE = {
 
 def _drive(services: Any, run_id: str) -> dict[str, Any]:
     """Step the run to its end in a thread while drawing a live progress bar per module."""
+    from api.run_views import run_status
     from core.modules import MODULE_KEYS
-    from core.runs import cancel_run, run_status
+    from core.runs import cancel_run
     from core.steps import run_step
 
     failure: list[BaseException] = []
@@ -410,7 +411,8 @@ def runs_list(
     limit: int = typer.Option(20, help="How many."),
 ) -> None:
     """The latest runs, newest first."""
-    from core.runs import list_runs, run_summary
+    from api.run_views import run_summary
+    from core.runs import list_runs
 
     services = _services_for_cli(load_settings())
     table = Table()
@@ -436,7 +438,8 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
     """One run: its modules and its log."""
-    from core.runs import list_logs, run_status
+    from api.run_views import run_status
+    from core.runs import list_logs
 
     services = _services_for_cli(load_settings())
     with services.session_factory() as session:

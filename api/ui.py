@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from api.run_views import log_view, progress_view, run_summary
 from core.companies import company_view, get_company, list_companies
 from core.errors import NotFoundError, ValidationError
 from core.models import Company
@@ -57,10 +58,7 @@ from core.runs import (
     get_run,
     list_logs,
     list_runs,
-    log_view,
     parse_month,
-    progress_view,
-    run_summary,
 )
 from core.services import Services
 

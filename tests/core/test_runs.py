@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from api.run_views import run_status
 from core.errors import ActiveRunExists, NotFoundError, RunStateError, ValidationError
 from core.models import SyncRun
 from core.runs import (
@@ -17,7 +18,6 @@ from core.runs import (
     list_runs,
     resolve_window,
     resume_run,
-    run_status,
     start_run,
 )
 from core.settings import Settings
