@@ -1,13 +1,16 @@
 """The run's lifecycle: every change of `SyncRun.status` is a function here.
 
-    create ─▶ QUEUED ──start──▶ RUNNING ──finalize──▶ DONE | FAILED
-                │                  │  ▲                        │
-                │                  │  └────────resume──────────┘ (FAILED only)
-                └──cancel/expire───┴──cancel──▶ CANCELED;  RUNNING ──fail/expire──▶ FAILED
+    create_run    (new) → QUEUED
+    start_run     QUEUED → RUNNING
+    cancel_run    QUEUED | RUNNING → CANCELED
+    finalize_run  RUNNING → DONE | FAILED, once no module is left
+    resume_run    FAILED → RUNNING, re-running the failed modules
+    fail_run      QUEUED | RUNNING → FAILED, unfinished modules failed
+    expire_run    QUEUED → CANCELED (never started), RUNNING → FAILED (stale, given up)
 
-Each transition goes through `transition`, one conditional UPDATE (`... WHERE status IN
-(from_)`): two callers racing cannot both win, and a canceled run can never be flipped to DONE
-by a late step. The lease (who may execute a RUNNING run) is `core.runs.lease`.
+Each goes through `transition`, one conditional UPDATE (`... WHERE status IN (from_)`): two
+callers racing cannot both win, and a canceled run can never be flipped to DONE by a late
+step. Who may execute a RUNNING run is the lease's business (`core.runs.lease`).
 """
 
 from __future__ import annotations
