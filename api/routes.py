@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from api.openapi import ADMIN, ADMIN_ERRORS, BODY_ERRORS, answers, spec
+from api.run_views import has_more, log_view, progress_view, run_status, run_summary
 from api.schemas import (
     CreateRunBody,
     LogsAnswer,
@@ -35,14 +36,9 @@ from core.runs import (
     cancel_run,
     create_run,
     get_run,
-    has_more,
     list_logs,
     list_runs,
-    log_view,
-    progress_view,
     resume_run,
-    run_status,
-    run_summary,
     start_run,
 )
 from core.steps import StepResult, run_step

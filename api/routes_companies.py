@@ -12,8 +12,8 @@ from api.openapi import ADMIN, ADMIN_ERRORS, BODY_ERRORS, answers, spec
 from api.schemas import CompaniesAnswer, CompanyAnswer, CompanyBody
 from api.state import services
 from core.companies import add_company, company_view, list_companies, set_active
-from core.models import ACTIVE_STATUSES, Company, SyncRun
-from core.runs import active_run_id
+from core.models import Company, SyncRun
+from core.runs import ACTIVE_STATUSES, active_run_id
 
 bp = Blueprint("companies", __name__, url_prefix="/api/admin/companies")
 TAGS = ["companies"]

@@ -3,7 +3,7 @@
 One small query gives a version of everything the route shows (its ETag). A poller that
 already has that version gets a 304; one that has not gets the body this process last built
 for that version, if any, so a crowd watching the same run costs one query per poll, not the
-four of `core.runs.run_status`.
+four of `api.run_views.run_status`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from typing import Any
 
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
+from api.run_views import run_status
 from cli.console import console, err, styled
 from core.modules import MODULE_KEYS
-from core.runs import ModuleStatus, cancel_run, run_status
+from core.runs import ModuleStatus, cancel_run
 from core.services import Services
 from core.steps import run_step
 

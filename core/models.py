@@ -32,8 +32,6 @@ MONEY = Numeric(16, 2)
 QUANTITY = Numeric(16, 4)
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
-ACTIVE_STATUSES = ("QUEUED", "RUNNING")
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python, on SQLite too."""
@@ -113,7 +111,8 @@ class SyncRun(Base):
     mode: Mapped[str] = mapped_column(String(20))
     startDate: Mapped[datetime | None] = mapped_column(UTCDateTime())
     endDate: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(20), default="QUEUED")
+    #: A `core.runs.RunStatus` value; `create_run` sets it, transitions change it.
+    status: Mapped[str] = mapped_column(String(20))
     currentModule: Mapped[str | None] = mapped_column(String(64))
     progressJson: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     errorMessage: Mapped[str | None] = mapped_column(Text)

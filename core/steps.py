@@ -1,22 +1,20 @@
 """`run_step`: one bounded slice of a run, the unit every executor (HTTP, CLI, Celery) calls.
 
-A step takes the run's lease (a conditional UPDATE), executes at most one module for at most
-the step budget, commits after every page, and gives the lease back. A lease whose holder
-stopped heartbeating is taken over, and the module resumes from its page checkpoint.
+A step takes the run's lease, executes at most one module for at most the step budget,
+commits after every page, and gives the lease back. A lease whose holder stopped heartbeating
+is taken over, and the module resumes from its page checkpoint. The lease is
+`core.runs.lease`; the status transitions (finalize) are `core.runs.lifecycle`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,19 +22,20 @@ from core.companies import company_token
 from core.db import is_outage
 from core.errors import RunStateError, TinyError
 from core.models import Company, SyncRun, utcnow
-from core.modules import MODULE_KEYS, load_module
-from core.modules.base import BackOffLater, ModuleContext, StepInterrupted, set_watermark
-from core.runs import (
-    ModuleStatus,
-    RunStatus,
-    add_log,
-    canceled_progress,
-    get_run,
-    has_more,
-    initial_progress,
-    progress_view,
-    run_window,
+from core.modules import MODULES, module_for
+from core.modules.base import (
+    BackOffLater,
+    ModuleContext,
+    StepInterrupted,
+    SyncModule,
+    set_watermark,
 )
+from core.runs import lease
+from core.runs.inputs import run_window
+from core.runs.lease import StopReason, new_owner
+from core.runs.lifecycle import finalize_run, get_run
+from core.runs.logs import add_log
+from core.runs.model import ModuleStatus, Progress, RunStatus
 from core.settings import Settings
 from core.tiny import TinyClient
 
@@ -50,7 +49,7 @@ class StepResult:
     run_id: str
     status: str
     current_module: str | None
-    progress: dict[str, Any]
+    progress: dict[str, Any]  # the progress document's JSON (`Progress.to_json`), as shown
     has_more: bool
     executed: str | None  # the module this step worked on, if any
     retry_after_seconds: float | None = None  # Tiny asked us to wait before the next slice
@@ -67,30 +66,19 @@ class StepResult:
         }
 
 
-def new_owner() -> str:
-    """A name for this executor, unique per call, readable in the database."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def next_module(progress: dict[str, Any]) -> str | None:
-    """The first module still pending or running, in run order."""
-    modules = progress.get("modules", {})
-    for key in MODULE_KEYS:
-        status = modules.get(key, {}).get("status", ModuleStatus.PENDING.value)
-        if status in (ModuleStatus.PENDING.value, ModuleStatus.RUNNING.value):
-            return key
-    return None
-
-
 def _result(
-    run: SyncRun, executed: str | None = None, retry_after: float | None = None
+    run: SyncRun,
+    keys: Sequence[str],
+    executed: str | None = None,
+    retry_after: float | None = None,
 ) -> StepResult:
+    progress = Progress.from_json(run.progressJson, keys).as_shown(run.status)
     return StepResult(
         run_id=run.id,
         status=run.status,
         current_module=run.currentModule,
-        progress=progress_view(run),
-        has_more=has_more(run),
+        progress=progress.to_json(),
+        has_more=RunStatus(run.status).is_active,
         executed=executed,
         retry_after_seconds=retry_after,
     )
@@ -114,79 +102,37 @@ def run_step(
     owner: str | None = None,
     only_module: str | None = None,
     budget_seconds: float | None = None,
+    modules: Sequence[SyncModule] = MODULES,
 ) -> StepResult:
-    """Execute the next slice of the run; safe to call concurrently for the same run."""
+    """Execute the next slice of the run; safe to call concurrently for the same run.
+
+    `modules` is the registry the run executes, in run order (default: the static one).
+    """
     owner = owner or new_owner()
+    keys = [m.key for m in modules]
     with session_factory() as session:
         run = get_run(session, run_id)
-        if run.status == RunStatus.QUEUED.value:
+        if run.status == RunStatus.QUEUED:
             raise RunStateError(
                 f"run {run.id} has not been started", run_id=run.id, status=run.status
             )
-        if run.status != RunStatus.RUNNING.value:
-            return _result(run)
-        module = next_module(run.progressJson or initial_progress())
-        if module is None:
-            finalize_run(session, run.id)
-            return _result(get_run(session, run.id))
-        if only_module is not None and module != only_module:
-            return _result(run)
-        taken_over = _acquire_lease(session, run, owner, settings.sync_lease_seconds)
+        if run.status != RunStatus.RUNNING:
+            return _result(run, keys)
+        key = Progress.from_json(run.progressJson, keys).next_module(keys)
+        if key is None:
+            return _result(finalize_run(session, run.id), keys)
+        if only_module is not None and key != only_module:
+            return _result(run, keys)
+        taken_over = lease.take(session, run.id, owner, settings.sync_lease_seconds)
         if taken_over is None:
-            return _result(get_run(session, run.id))  # another executor holds it
+            return _result(get_run(session, run.id), keys)  # another executor holds it
         run = get_run(session, run.id)
         company = session.get(Company, run.companyId)
         assert company is not None
         token = company_token(company, settings)
         account = company.tinyAccountKey
 
-    try:
-        return _execute(
-            session_factory,
-            settings,
-            client,
-            run,
-            module,
-            owner,
-            token,
-            account,
-            resumed=taken_over,
-            budget_seconds=budget_seconds,
-        )
-    except DBAPIError as exc:
-        if not is_outage(exc):
-            raise
-        # The database failed, not the module: every page so far is committed, so leave the
-        # module as it stands, give the lease back if the database lets us, and let the
-        # executor try the step again (Celery's retry, or the client's next `step`).
-        _release_lease_quietly(session_factory, run.id, owner)
-        raise
-
-
-def _execute(
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    client: TinyClient,
-    run: SyncRun,
-    module: str,
-    owner: str,
-    token: str,
-    account: str,
-    *,
-    resumed: bool,
-    budget_seconds: float | None,
-) -> StepResult:
-    """Run `module` under the lease `owner` holds, for at most the step's budget."""
-    budget = settings.sync_step_budget_seconds if budget_seconds is None else budget_seconds
     window = run_window(run)
-    progress = run.progressJson or initial_progress()
-    checkpoints = dict(run.checkpointJson or {})
-    wait = _not_before(checkpoints, module)
-    if wait is not None:
-        _release_lease(session_factory, run.id, owner)
-        with session_factory() as session:
-            return _result(get_run(session, run.id), retry_after=wait)
-    (checkpoints.get(module) or {}).pop("notBefore", None)
     ctx = ModuleContext(
         run_id=run.id,
         company_id=run.companyId,
@@ -195,100 +141,101 @@ def _execute(
         window_end=window.end,
         token=token,
         account=account,
-        module=module,
+        module=key,
         settings=settings,
         client=client,
         session_factory=session_factory,
         owner=owner,
-        progress=progress,
-        checkpoints=checkpoints,
-        deadline=time.monotonic() + budget,
+        progress=Progress.from_json(run.progressJson, keys),
+        checkpoints=dict(run.checkpointJson or {}),
+        deadline=time.monotonic()
+        + (settings.sync_step_budget_seconds if budget_seconds is None else budget_seconds),
         log_line=lambda *a, **kw: _log(session_factory, run.id, *a, **kw),
     )
-    _begin_module(ctx, resumed=resumed)
     try:
-        finished = load_module(module).run(ctx)
+        _execute(ctx, module_for(key, modules), resumed=taken_over)
+    except DBAPIError as exc:
+        if not is_outage(exc):
+            raise
+        # The database failed, not the module: every page so far is committed, so leave the
+        # module as it stands, give the lease back if the database lets us, and let the
+        # executor try the step again (Celery's retry, or the client's next `step`).
+        _release_quietly(session_factory, run.id, owner)
+        raise
+    except _Paused as pause:
+        with session_factory() as session:
+            return _result(get_run(session, run.id), keys, pause.executed, pause.wait_seconds)
+    except StepInterrupted:
+        with session_factory() as session:
+            return _result(get_run(session, run.id), keys, executed=key)
+    with session_factory() as session:
+        run = get_run(session, run.id)
+        if run.status == RunStatus.RUNNING:
+            if Progress.from_json(run.progressJson, keys).next_module(keys) is None:
+                run = finalize_run(session, run.id)
+        return _result(run, keys, executed=key)
+
+
+class _Paused(Exception):
+    """The module waits for a back-off Tiny imposed; the step ends and says for how long."""
+
+    def __init__(self, wait_seconds: float, executed: str | None):
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+        self.executed = executed
+
+
+def _execute(ctx: ModuleContext, module: SyncModule, *, resumed: bool) -> None:
+    """Run `module` under the lease `ctx.owner` holds, for at most the step's budget.
+
+    Returns with the lease given back; raises `_Paused` for a back-off, StepInterrupted when
+    the run was canceled or taken over (both also with the lease dealt with).
+    """
+    wait = _not_before(ctx.checkpoints, ctx.module)
+    if wait is not None:
+        _release(ctx)
+        raise _Paused(wait, executed=None)
+    (ctx.checkpoints.get(ctx.module) or {}).pop("notBefore", None)
+    try:
+        _begin_module(ctx, resumed=resumed)
+        if module.run(ctx):
+            _finish_module(ctx)
     except BackOffLater as pause:
         ctx.checkpoint["notBefore"] = (utcnow() + timedelta(seconds=pause.wait_seconds)).isoformat()
         try:
             ctx.commit()
         except StepInterrupted as stop:
-            _interrupted(session_factory, ctx, stop.reason)
-        _release_lease(session_factory, run.id, owner)
-        with session_factory() as session:
-            return _result(get_run(session, run.id), module, retry_after=pause.wait_seconds)
+            _interrupted(ctx, stop.reason)
+        _release(ctx)
+        raise _Paused(pause.wait_seconds, executed=ctx.module) from None
     except StepInterrupted as stop:
-        _interrupted(session_factory, ctx, stop.reason)
-        with session_factory() as session:
-            return _result(get_run(session, run.id), executed=module)
+        _interrupted(ctx, stop.reason)
+        raise
     except TinyError as exc:
         _fail_module(ctx, str(exc))
     except Exception as exc:  # a bug must fail the module, not the run or the worker
         if is_outage(exc):
             raise
-        log.exception("module %s of run %s crashed", module, run.id)
+        log.exception("module %s of run %s crashed", ctx.module, ctx.run_id)
         _fail_module(ctx, f"internal error: {type(exc).__name__}: {exc}")
-    else:
-        if finished:
-            _finish_module(ctx)
-    _release_lease(session_factory, run.id, owner)
-    with session_factory() as session:
-        run = get_run(session, run.id)
-        if run.status == RunStatus.RUNNING.value and next_module(run.progressJson or {}) is None:
-            finalize_run(session, run.id)
-            run = get_run(session, run.id)
-        return _result(run, executed=module)
+    _release(ctx)
 
 
-# -- lease ------------------------------------------------------------------------------
-def _acquire_lease(session: Session, run: SyncRun, owner: str, lease_seconds: float) -> bool | None:
-    """Take the lease; None if someone else holds a live one, else whether it was taken over."""
-    now = utcnow()
-    previous = run.leaseOwner
-    result = session.execute(
-        update(SyncRun)
-        .where(
-            SyncRun.id == run.id,
-            SyncRun.status == RunStatus.RUNNING.value,
-            or_(SyncRun.leaseOwner.is_(None), SyncRun.leaseExpiresAt < now),
-        )
-        .values(
-            leaseOwner=owner,
-            leaseExpiresAt=now + timedelta(seconds=lease_seconds),
-            heartbeatAt=now,
-        )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        return None
-    taken_over = previous is not None
-    if taken_over:
-        session.execute(
-            update(SyncRun).where(SyncRun.id == run.id).values(resumeCount=SyncRun.resumeCount + 1)
-        )
-    session.commit()
-    return taken_over
+def _release(ctx: ModuleContext) -> None:
+    with ctx.session_factory() as session:
+        lease.release(session, ctx.run_id, ctx.owner)
 
 
-def _release_lease_quietly(session_factory: sessionmaker[Session], run_id: str, owner: str) -> None:
+def _release_quietly(session_factory: sessionmaker[Session], run_id: str, owner: str) -> None:
     """Give the lease back if the database answers; if not, it expires on its own."""
     try:
-        _release_lease(session_factory, run_id, owner)
+        with session_factory() as session:
+            lease.release(session, run_id, owner)
     except DBAPIError as exc:
         log.warning("could not give back the lease of run %s (it will expire): %s", run_id, exc)
 
 
-def _release_lease(session_factory: sessionmaker[Session], run_id: str, owner: str) -> None:
-    with session_factory() as session:
-        session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id, SyncRun.leaseOwner == owner)
-            .values(leaseOwner=None, leaseExpiresAt=None)
-        )
-        session.commit()
-
-
-# -- module bookkeeping -----------------------------------------------------------------
+# -- module bookkeeping -------------------------------------------------------------------
 def _log(
     session_factory: sessionmaker[Session],
     run_id: str,
@@ -305,10 +252,10 @@ def _log(
 
 def _begin_module(ctx: ModuleContext, *, resumed: bool) -> None:
     entry = ctx.entry
-    first_time = entry.get("status") == ModuleStatus.PENDING.value
-    entry["status"] = ModuleStatus.RUNNING.value
+    first_time = entry.status is ModuleStatus.PENDING
+    entry.status = ModuleStatus.RUNNING
     if first_time:
-        entry["startedAt"] = utcnow().isoformat()
+        entry.started_at = utcnow().isoformat()
         ctx.checkpoints.pop(ctx.module, None)
     where = _describe_checkpoint(ctx.checkpoint)
     if resumed:
@@ -335,8 +282,8 @@ def _describe_checkpoint(checkpoint: dict[str, Any]) -> str:
 
 def _finish_module(ctx: ModuleContext) -> None:
     entry = ctx.entry
-    entry["status"] = ModuleStatus.DONE.value
-    entry["finishedAt"] = utcnow().isoformat()
+    entry.status = ModuleStatus.DONE
+    entry.finished_at = utcnow().isoformat()
     until = ctx.checkpoint.get("watermark")
     ctx.checkpoints.pop(ctx.module, None)
 
@@ -347,44 +294,37 @@ def _finish_module(ctx: ModuleContext) -> None:
             )
 
     ctx.commit(write)
-    extra = {
-        k: v for k, v in entry.items() if k not in ("status", "errors", "startedAt", "finishedAt")
-    }
+    entry = ctx.entry
     ctx.log_line(
         "info",
-        f"module {ctx.module} done: {entry.get('processed', 0)} processed, "
-        f"{entry.get('skipped', 0)} skipped, {entry.get('calls', 0)} Tiny calls",
+        f"module {ctx.module} done: {entry.processed} processed, "
+        f"{entry.skipped} skipped, {entry.counters.get('calls', 0)} Tiny calls",
         module=ctx.module,
-        metadata=extra,
+        metadata={"processed": entry.processed, "skipped": entry.skipped, **entry.counters},
     )
 
 
 def _fail_module(ctx: ModuleContext, message: str) -> None:
     entry = ctx.entry
-    entry["status"] = ModuleStatus.FAILED.value
-    entry["finishedAt"] = utcnow().isoformat()
+    entry.status = ModuleStatus.FAILED
+    entry.finished_at = utcnow().isoformat()
     try:
         ctx.commit(errors=[message])
     except StepInterrupted as stop:
-        _interrupted(ctx.session_factory, ctx, stop.reason)
+        _interrupted(ctx, stop.reason)
         return
     ctx.log_line("error", f"module {ctx.module} failed: {message}", module=ctx.module)
 
 
-def _interrupted(session_factory: sessionmaker[Session], ctx: ModuleContext, reason: str) -> None:
-    if reason == "canceled":
-        with session_factory() as session:
-            session.execute(
-                update(SyncRun)
-                .where(SyncRun.id == ctx.run_id, SyncRun.leaseOwner == ctx.owner)
-                .values(
-                    progressJson=canceled_progress(ctx.progress),
-                    currentModule=None,
-                    leaseOwner=None,
-                    leaseExpiresAt=None,
-                    tinyCalls=SyncRun.tinyCalls + ctx.pending_calls,
-                    updatedAt=utcnow(),
-                )
+def _interrupted(ctx: ModuleContext, reason: str) -> None:
+    if reason == StopReason.CANCELED:
+        with ctx.session_factory() as session:
+            lease.release_canceled(
+                session,
+                ctx.run_id,
+                ctx.owner,
+                progress=ctx.progress.canceled().to_json(),
+                calls=ctx.pending_calls,
             )
             add_log(
                 session,
@@ -400,63 +340,3 @@ def _interrupted(session_factory: sessionmaker[Session], ctx: ModuleContext, rea
             f"{ctx.module}: another executor took the run over; this one stopped",
             module=ctx.module,
         )
-
-
-# -- the end of a run -------------------------------------------------------------------
-def finalize_run(session: Session, run_id: str) -> SyncRun:
-    """RUNNING → DONE or FAILED once no module is pending; idempotent."""
-    run = get_run(session, run_id)
-    if run.status != RunStatus.RUNNING.value:
-        return run
-    progress = run.progressJson or initial_progress()
-    if next_module(progress) is not None:
-        return run
-    failed = [
-        key
-        for key, entry in progress["modules"].items()
-        if entry.get("status") == ModuleStatus.FAILED.value
-    ]
-    status = RunStatus.FAILED if failed else RunStatus.DONE
-    message = None
-    if failed:
-        details = "; ".join(
-            f"{key}: {(progress['modules'][key].get('errors') or ['failed'])[-1]}" for key in failed
-        )
-        message = f"failed modules: {', '.join(failed)} ({details})"[:2000]
-    now = utcnow()
-    result = session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run.id, SyncRun.status == RunStatus.RUNNING.value)
-        .values(
-            status=status.value,
-            finishedAt=now,
-            updatedAt=now,
-            errorMessage=message,
-            currentModule=None,
-        )
-    )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        total = sum(int(e.get("processed", 0)) for e in progress["modules"].values())
-        add_log(
-            session,
-            run.id,
-            "error" if failed else "info",
-            f"run finished {status.value}: {total} records processed, {run.tinyCalls} Tiny calls"
-            + (f"; {message}" if message else ""),
-        )
-    session.commit()
-    return get_run(session, run.id)
-
-
-def find_stale_runs(session: Session) -> list[str]:
-    """RUNNING runs whose lease expired (their executor died): candidates to re-enqueue."""
-    now = utcnow()
-    return list(
-        session.scalars(
-            select(SyncRun.id).where(
-                SyncRun.status == RunStatus.RUNNING.value,
-                SyncRun.leaseOwner.is_not(None),
-                SyncRun.leaseExpiresAt < now,
-            )
-        )
-    )

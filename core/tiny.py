@@ -81,6 +81,22 @@ class CallStats:
 RetryHook = Callable[[str, int, TinyError, float], None]
 
 
+def walk_pages(fetch: Callable[[int], Page], first: int = 1) -> Iterator[Page]:
+    """Fetch pages `first`, `first + 1`, ... and yield each, until the last or an empty one.
+
+    The one paging loop: the client's `iter_pages` and the sync modules' `paged` both walk
+    listings with it. Pages are fetched lazily, so a caller that stops iterating (out of time)
+    makes no further call.
+    """
+    number = first
+    while True:
+        page = fetch(number)
+        yield page
+        if page.is_last or not page.records:
+            return
+        number += 1
+
+
 class TinyClient:
     """A Tiny API v2 client for any number of accounts (the token is given per call)."""
 
@@ -273,18 +289,24 @@ class TinyClient:
         start_page: int = 1,
         on_retry: RetryHook | None = None,
     ) -> Iterator[Page]:
-        """Yield pages from `start_page` until `numero_paginas`."""
-        page = start_page
-        while True:
-            result = self.list_page(
-                token, service, list_key, item_key, params, page, account=account, on_retry=on_retry
+        """Yield pages with records from `start_page` until `numero_paginas`."""
+
+        def fetch(number: int) -> Page:
+            return self.list_page(
+                token,
+                service,
+                list_key,
+                item_key,
+                params,
+                number,
+                account=account,
+                on_retry=on_retry,
             )
+
+        for result in walk_pages(fetch, start_page):
             if not result.records:
                 return
             yield result
-            if result.is_last:
-                return
-            page += 1
 
     def get_record(
         self,

@@ -21,27 +21,22 @@ from celery.utils.log import get_task_logger
 
 from core.errors import NotFoundError, RunStateError
 from core.modules import MODULE_KEYS
-from core.runs import ModuleStatus, RunStatus, get_run
-from core.steps import finalize_run, new_owner, run_step
+from core.runs import ModuleStatus, RunStatus, finalize_run, get_run, new_owner
+from core.runs import remaining_modules as _remaining
+from core.steps import run_step
 
 if TYPE_CHECKING:
     from worker.app import TinySyncCelery
 
 MODULE_TASK = "tinysync.module"
 FINALIZE_TASK = "tinysync.finalize"
-UNFINISHED = (ModuleStatus.PENDING.value, ModuleStatus.RUNNING.value)
 
 log = get_task_logger(__name__)
 
 
 def remaining_modules(progress: dict[str, Any] | None) -> list[str]:
     """The modules still pending or running, in run order."""
-    modules = (progress or {}).get("modules", {})
-    return [
-        key
-        for key in MODULE_KEYS
-        if modules.get(key, {}).get("status", ModuleStatus.PENDING.value) in UNFINISHED
-    ]
+    return _remaining(progress, MODULE_KEYS)
 
 
 def run_chain(celery: TinySyncCelery, run_id: str, modules: Sequence[str]) -> Signature:
@@ -89,8 +84,8 @@ def run_module(celery: TinySyncCelery, run_id: str, module: str) -> dict[str, An
                 slices += 1
             if result.executed is None or result.retry_after_seconds:
                 break  # not its turn, held elsewhere, run over; or paused by Tiny
-            state = result.progress["modules"][module]["status"]
-            if result.status != RunStatus.RUNNING.value or state not in UNFINISHED:
+            state = ModuleStatus(result.progress["modules"][module]["status"])
+            if result.status != RunStatus.RUNNING or not state.is_unfinished:
                 break
     except (NotFoundError, RunStateError) as exc:
         log.warning("run %s, module %s: nothing to do: %s", run_id, module, exc)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from api.run_views import log_view, progress_view, run_summary
 from api.schemas_reports import Threshold
 from api.state import services
 from api.ui.auth import login_required
@@ -41,10 +42,7 @@ from core.runs import (
     get_run,
     list_logs,
     list_runs,
-    log_view,
     parse_month,
-    progress_view,
-    run_summary,
 )
 
 HISTORY_PAGE_SIZE = 25

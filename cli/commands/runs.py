@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from api.run_views import run_status, run_summary
 from cli.console import console, guarded, load_settings, print_summary
 from cli.database import for_reading, for_writing
-from core.runs import cancel_run, list_logs, list_runs, run_status, run_summary
+from core.runs import cancel_run, list_logs, list_runs
 
 app = typer.Typer(help="Run history.", no_args_is_help=True)
 

@@ -1,9 +1,10 @@
 """What a sync module sees while it runs: its checkpoint, the Tiny client, and `commit`.
 
 A module lists pages and writes them; after every page it calls `ModuleContext.commit`, which
-writes the data, the module's counters and its checkpoint in one transaction, conditional on
-the run still being RUNNING and this executor still holding the lease. Before every Tiny call
-it calls `check`, which is how a cancel takes effect before the next call.
+writes the data, the module's counters and its checkpoint in one transaction, through the
+lease's per-page heartbeat (`core.runs.lease.save`: conditional on the run still being RUNNING
+and this executor still holding the lease). Before every Tiny call it calls `check`, which is
+how a cancel takes effect before the next call.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import TinyError
-from core.models import SyncRun, SyncWatermark, utcnow
+from core.models import SyncWatermark, utcnow
+from core.runs import lease
+from core.runs.inputs import Mode
+from core.runs.lease import StopReason
+from core.runs.model import ModuleProgress, Progress
 from core.settings import Settings
 from core.tiny import Page, TinyClient
 
 log = logging.getLogger(__name__)
-
-MAX_ERRORS_KEPT = 20
 
 
 class StepInterrupted(Exception):
@@ -48,7 +51,10 @@ class BackOffLater(StepInterrupted):
 class SyncModule(Protocol):
     """A sync module: runs from its checkpoint; True when finished, False when paused."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """The module's key in the progress document, e.g. `vw_vendas`."""
+        ...
 
     def run(self, ctx: ModuleContext) -> bool: ...
 
@@ -69,7 +75,7 @@ class ModuleContext:
     client: TinyClient
     session_factory: sessionmaker[Session]
     owner: str
-    progress: dict[str, Any]
+    progress: Progress
     checkpoints: dict[str, Any]
     deadline: float
     log_line: Callable[..., None]
@@ -79,10 +85,9 @@ class ModuleContext:
 
     # -- state -------------------------------------------------------------------------
     @property
-    def entry(self) -> dict[str, Any]:
+    def entry(self) -> ModuleProgress:
         """This module's progress entry."""
-        entry: dict[str, Any] = self.progress["modules"][self.module]
-        return entry
+        return self.progress[self.module]
 
     @property
     def checkpoint(self) -> dict[str, Any]:
@@ -92,7 +97,7 @@ class ModuleContext:
 
     @property
     def incremental(self) -> bool:
-        return self.mode == "incremental"
+        return self.mode == Mode.INCREMENTAL
 
     def out_of_time(self) -> bool:
         """Whether the step's budget is spent (the module should pause after its commit)."""
@@ -102,13 +107,9 @@ class ModuleContext:
     def check(self) -> None:
         """Raise StepInterrupted if the run was canceled or the lease was taken over."""
         with self.session_factory() as session:
-            row = session.execute(
-                select(SyncRun.status, SyncRun.leaseOwner).where(SyncRun.id == self.run_id)
-            ).one()
-        if row.status != "RUNNING":
-            raise StepInterrupted("canceled")
-        if row.leaseOwner != self.owner:
-            raise StepInterrupted("lease lost")
+            reason = lease.standing(session, self.run_id, self.owner)
+        if reason is not None:
+            raise StepInterrupted(reason)
 
     # -- Tiny calls ----------------------------------------------------------------------
     def on_retry(self, service: str, attempt: int, exc: TinyError, wait: float) -> None:
@@ -187,64 +188,44 @@ class ModuleContext:
         counters: dict[str, int] | None = None,
     ) -> None:
         """Write data, counters and checkpoint atomically, or raise StepInterrupted."""
+        before = self.entry.copy()
         entry = self.entry
-        before = dict(entry)
-        entry["processed"] = int(entry.get("processed", 0)) + processed
-        entry["skipped"] = int(entry.get("skipped", 0)) + skipped
-        entry["calls"] = int(entry.get("calls", 0)) + self.pending_calls
+        entry.processed += processed
+        entry.skipped += skipped
+        entry.count("calls", self.pending_calls)
         for name, value in (counters or {}).items():
-            entry[name] = int(entry.get(name, 0)) + value
+            entry.count(name, value)
         if errors:
-            entry["errors"] = (list(entry.get("errors", [])) + errors)[-MAX_ERRORS_KEPT:]
+            entry.add_errors(errors)
         with self.session_factory() as session:
             if write is not None:
                 write(session)
-            if not self._save_run(session):
+            saved = lease.save(
+                session,
+                self.run_id,
+                self.owner,
+                lease_seconds=self.settings.sync_lease_seconds,
+                progress=self.progress.to_json(),
+                checkpoints=copy.deepcopy(self.checkpoints),
+                module=self.module,
+                calls=self.pending_calls,
+            )
+            if not saved:
                 session.rollback()
-                entry.clear()
-                entry.update(before)
-                self._raise_why_not()
+                self.progress.modules[self.module] = before
+                reason = lease.standing(session, self.run_id, self.owner)
+                raise StepInterrupted(reason or StopReason.LEASE_LOST)
             session.commit()
         self.calls += self.pending_calls
         self.pending_calls = 0
 
-    def _save_run(self, session: Session) -> bool:
-        now = utcnow()
-        result = session.execute(
-            update(SyncRun)
-            .where(
-                SyncRun.id == self.run_id,
-                SyncRun.status == "RUNNING",
-                SyncRun.leaseOwner == self.owner,
-            )
-            .values(
-                progressJson=_copy(self.progress),
-                checkpointJson=_copy(self.checkpoints),
-                currentModule=self.module,
-                leaseExpiresAt=now + timedelta(seconds=self.settings.sync_lease_seconds),
-                heartbeatAt=now,
-                updatedAt=now,
-                tinyCalls=SyncRun.tinyCalls + self.pending_calls,
-            )
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    def _raise_why_not(self) -> None:
-        with self.session_factory() as session:
-            status = session.scalar(select(SyncRun.status).where(SyncRun.id == self.run_id))
-        raise StepInterrupted("canceled" if status != "RUNNING" else "lease lost")
-
     def _extend_lease(self, extra_seconds: float = 0.0) -> None:
-        now = utcnow()
         with self.session_factory() as session:
-            session.execute(
-                update(SyncRun)
-                .where(SyncRun.id == self.run_id, SyncRun.leaseOwner == self.owner)
-                .values(
-                    leaseExpiresAt=now
-                    + timedelta(seconds=self.settings.sync_lease_seconds + extra_seconds),
-                    heartbeatAt=now,
-                )
+            lease.heartbeat(
+                session,
+                self.run_id,
+                self.owner,
+                self.settings.sync_lease_seconds + extra_seconds,
             )
             session.commit()
 
@@ -268,11 +249,6 @@ class ModuleContext:
             return None
         oldest = utcnow() - timedelta(days=self.settings.sync_incremental_days)
         return mark if mark >= oldest else None
-
-
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    # JSON columns compare by value: hand SQLAlchemy a fresh object every time.
-    return copy.deepcopy(value)
 
 
 def set_watermark(

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.models import Payable, Receivable, utcnow
 from core.modules.base import ModuleContext
-from core.modules.listing import list_windows
+from core.modules.paging import paged
 from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
@@ -69,4 +69,4 @@ class BillsModule:
                 errors=[f"{bad} bills on page {page_no} had no id"] if bad else None,
             )
 
-        return list_windows(ctx, self.service, "contas", "conta", params_for, write)
+        return paged(ctx, self.service, "contas", "conta", params_for, write)

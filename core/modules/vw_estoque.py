@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core.errors import TinyPermanentError
 from core.models import StockItem, utcnow
 from core.modules.base import ModuleContext
+from core.modules.paging import batched, paged
 from core.tiny import parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
@@ -103,7 +104,7 @@ class StockModule:
             params: dict[str, Any] = {"pesquisa": "", "situacao": "A"}
             if since is not None:
                 params["dataCriacao"] = since.date()
-            if not self._pages(ctx, LIST_SERVICE, "produtos", "produto", params, self._products):
+            if not _paged_once(ctx, LIST_SERVICE, params, partial(self._products, ctx)):
                 return False
             cp.update(phase="updates" if since else "balances", page=1)
             ctx.commit()
@@ -111,9 +112,7 @@ class StockModule:
             assert since is not None
             try:
                 params = {"dataAlteracao": since}
-                if not self._pages(
-                    ctx, UPDATES_SERVICE, "produtos", "produto", params, self._stock
-                ):
+                if not _paged_once(ctx, UPDATES_SERVICE, params, partial(self._stock, ctx)):
                     return False
             except TinyPermanentError as exc:
                 ctx.log_line(
@@ -125,25 +124,6 @@ class StockModule:
             cp.update(phase="balances", page=None)
             ctx.commit()
         return self._balances(ctx)
-
-    def _pages(
-        self,
-        ctx: ModuleContext,
-        service: str,
-        list_key: str,
-        item_key: str,
-        params: dict[str, Any],
-        write: Callable[[ModuleContext, list[dict[str, Any]], int], None],
-    ) -> bool:
-        while True:
-            page_no = int(ctx.checkpoint.get("page") or 1)
-            page = ctx.list_page(service, list_key, item_key, params, page_no)
-            ctx.checkpoint["page"] = page_no + 1
-            write(ctx, page.records, page_no)
-            if page.is_last or not page.records:
-                return True
-            if ctx.out_of_time():
-                return False
 
     def _products(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
         rows = [r for r in (map_product(ctx.company_id, rec) for rec in records) if r]
@@ -165,12 +145,13 @@ class StockModule:
     def _balances(self, ctx: ModuleContext) -> bool:
         started = datetime.fromisoformat(ctx.checkpoint["startedAt"])
         incremental = bool(ctx.checkpoint.get("since"))
-        while True:
+
+        def next_ids() -> list[int]:
+            stale: ColumnElement[bool] = StockItem.stockCheckedAt.is_(None)
+            if not incremental:
+                stale = or_(stale, StockItem.stockCheckedAt < started)
             with ctx.session_factory() as session:
-                stale: ColumnElement[bool] = StockItem.stockCheckedAt.is_(None)
-                if not incremental:
-                    stale = or_(stale, StockItem.stockCheckedAt < started)
-                ids = list(
+                return list(
                     session.scalars(
                         select(StockItem.tinyId)
                         .where(StockItem.companyId == ctx.company_id, stale)
@@ -178,11 +159,10 @@ class StockModule:
                         .limit(STOCK_BATCH)
                     )
                 )
-            if not ids:
-                return True
+
+        def write(records: dict[int, dict[str, Any] | None]) -> None:
             now = utcnow()
             rows, missing = [], []
-            records, pause = ctx.get_records(STOCK_SERVICE, "produto", ids)
             for tiny_id, record in records.items():
                 row = map_stock(ctx.company_id, record, now) if record else None
                 if row is None:
@@ -195,10 +175,20 @@ class StockModule:
                 skipped=len(missing),
                 errors=[f"product {i} not found in Tiny (code 32)" for i in missing] or None,
             )
-            if pause is not None:
-                raise pause
-            if ctx.out_of_time():
-                return False
+
+        return batched(ctx, STOCK_SERVICE, "produto", next_ids, write)
+
+
+def _paged_once(
+    ctx: ModuleContext,
+    service: str,
+    params: dict[str, Any],
+    write: Callable[[list[dict[str, Any]], int], None],
+) -> bool:
+    """A product listing: one query (not split by date), paged from the checkpoint."""
+    return paged(
+        ctx, service, "produtos", "produto", lambda _s, _e: params, write, splittable=False
+    )
 
 
 def _write_balances(session: Session, rows: list[dict[str, Any]]) -> None:

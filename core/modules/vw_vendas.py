@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.models import SalesOrder, SalesOrderItem, utcnow
 from core.modules.base import ModuleContext
-from core.modules.listing import list_windows
+from core.modules.paging import batched, paged
 from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
 
@@ -114,19 +114,19 @@ class SalesModule:
                 errors=[f"{bad} orders on page {page_no} had no id"] if bad else None,
             )
 
-        return list_windows(
+        return paged(
             ctx, LIST_SERVICE, "pedidos", "pedido", params_for, write, splittable=since is None
         )
 
     def _enrich(self, ctx: ModuleContext) -> bool:
         cap = ctx.settings.tiny_max_enrich_per_run
-        while True:
-            enriched = int(ctx.checkpoint.get("enriched", 0))
-            room = cap - enriched
+
+        def next_ids() -> list[int]:
+            room = cap - int(ctx.checkpoint.get("enriched", 0))
             if room <= 0:
-                break
+                return []
             with ctx.session_factory() as session:
-                ids = list(
+                return list(
                     session.scalars(
                         select(SalesOrder.tinyId)
                         .where(
@@ -137,21 +137,19 @@ class SalesModule:
                         .limit(min(room, ENRICH_BATCH))
                     )
                 )
-            if not ids:
-                break
-            details, pause = ctx.get_records(DETAIL_SERVICE, "pedido", ids)
+
+        def write(details: dict[int, dict[str, Any] | None]) -> None:
             missing = [i for i, d in details.items() if d is None]
-            ctx.checkpoint["enriched"] = enriched + len(details)
+            ctx.checkpoint["enriched"] = int(ctx.checkpoint.get("enriched", 0)) + len(details)
             ctx.commit(
                 partial(_write_details, company_id=ctx.company_id, details=details),
                 skipped=len(missing),
                 counters={"enriched": len(details) - len(missing)},
                 errors=[f"order {i} no longer exists in Tiny (code 32)" for i in missing] or None,
             )
-            if pause is not None:
-                raise pause
-            if ctx.out_of_time():
-                return False
+
+        if not batched(ctx, DETAIL_SERVICE, "pedido", next_ids, write):
+            return False
         with ctx.session_factory() as session:
             left = session.scalar(
                 select(func.count())

@@ -84,7 +84,7 @@ def test_a_canceled_run_never_turns_done(services, sandbox):
         cancel_run(session, run_id)
     result = step_until_done(services, run_id)
     assert result.status == "CANCELED"
-    from core.steps import finalize_run
+    from core.runs import finalize_run
 
     with services.session_factory() as session:
         assert finalize_run(session, run_id).status == "CANCELED"
@@ -305,15 +305,14 @@ def test_a_back_off_longer_than_the_step_pauses_the_step_instead_of_blocking_it(
 
 
 def test_a_database_outage_mid_module_is_retried_later_instead_of_failing_the_module(
-    services, sandbox, monkeypatch
+    services, sandbox
 ):
     from sqlalchemy.exc import OperationalError
 
-    from core import steps
+    from core.modules import MODULES
 
     company = new_company(services, sandbox, "tok-db-outage", fast_spec(orders=50, days=60))
     run_id = _start(services, company)
-    real_load = steps.load_module
 
     class CutAfterFirstPage:
         key = "vw_vendas"
@@ -322,9 +321,9 @@ def test_a_database_outage_mid_module_is_retried_later_instead_of_failing_the_mo
             ctx.commit()  # a page went through, then the connection is cut
             raise OperationalError("UPDATE ...", {}, Exception("terminating connection"))
 
-    monkeypatch.setattr(steps, "load_module", lambda key: CutAfterFirstPage())
+    cut = (CutAfterFirstPage(), *MODULES[1:])
     with pytest.raises(OperationalError):
-        run_step(services.session_factory, services.settings, services.client, run_id)
+        run_step(services.session_factory, services.settings, services.client, run_id, modules=cut)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         assert run.progressJson["modules"]["vw_vendas"]["status"] == "running"
@@ -333,5 +332,4 @@ def test_a_database_outage_mid_module_is_retried_later_instead_of_failing_the_mo
             select(func.count()).where(SyncRunLog.runId == run_id, SyncRunLog.level == "error")
         )
 
-    monkeypatch.setattr(steps, "load_module", real_load)
     assert step_until_done(services, run_id).status == "DONE"

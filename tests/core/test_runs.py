@@ -8,17 +8,21 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from api.run_views import run_status
 from core.errors import ActiveRunExists, NotFoundError, RunStateError, ValidationError
 from core.models import SyncRun
 from core.runs import (
+    RunStatus,
     cancel_run,
     create_run,
+    expire_run,
+    get_run,
     list_logs,
     list_runs,
     resolve_window,
     resume_run,
-    run_status,
     start_run,
+    transition,
 )
 from core.settings import Settings
 from tests.support.services import new_company, step_until_done
@@ -170,3 +174,43 @@ def test_history_is_newest_first_filtered_and_paginated(services, sandbox):
             "canceled by the user",
             ids and logs[1].message,
         ]
+
+
+def test_expiring_a_queued_run_cancels_it_and_a_stale_one_fails_and_can_resume(services, sandbox):
+    company = new_company(services, sandbox, "tok-expire")
+    with services.session_factory() as session:
+        never = create_run(session, services.settings, company_id=company, mode="incremental")
+        expired = expire_run(session, never.id, reason="never started")
+        assert expired.status == "CANCELED"
+        assert {m["status"] for m in expired.progressJson["modules"].values()} == {"canceled"}
+        with pytest.raises(RunStateError):
+            expire_run(session, never.id, reason="again")
+        run = create_run(session, services.settings, company_id=company, mode="incremental")
+        start_run(session, run.id)
+    from core.steps import run_step
+
+    step = run_step(
+        services.session_factory, services.settings, services.client, run.id, budget_seconds=0
+    )
+    assert step.status == "RUNNING" and step.executed == "vw_vendas"
+    with services.session_factory() as session:
+        failed = expire_run(session, run.id, reason="no executor for an hour")
+        assert failed.status == "FAILED" and failed.leaseOwner is None
+        assert "no executor for an hour" in failed.errorMessage
+        statuses = {k: m["status"] for k, m in failed.progressJson["modules"].items()}
+        assert set(statuses.values()) == {"failed"}  # running and pending ones alike
+        assert resume_run(session, run.id).status == "RUNNING"
+    assert step_until_done(services, run.id).status == "DONE"
+
+
+def test_a_transition_from_the_wrong_status_is_refused_and_changes_nothing(services, sandbox):
+    company = new_company(services, sandbox, "tok-wrong")
+    with services.session_factory() as session:
+        run = create_run(session, services.settings, company_id=company, mode="incremental")
+        cancel_run(session, run.id)
+        with pytest.raises(RunStateError) as info:
+            transition(session, run.id, RunStatus.QUEUED, RunStatus.RUNNING)
+        assert info.value.status == "CANCELED"
+        session.rollback()
+        assert get_run(session, run.id).status == "CANCELED"
+        assert get_run(session, run.id).startedAt is None
