@@ -32,6 +32,7 @@ from sqlalchemy.sql.functions import ReturnTypeFromArgs
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
+QUANTITY_STEP = Decimal("0.0001")
 
 
 def stored_decimal(value: object) -> Decimal | None:
@@ -84,13 +85,22 @@ class Money(TypeDecorator[Decimal]):
 
 
 class Quantity(TypeDecorator[Decimal]):
-    """A quantity, NUMERIC(16,4); a NaN or infinite value reads as None."""
+    """A quantity, NUMERIC(16,4); what is not a finite number (NaN, text on SQLite) reads None."""
 
     impl = Numeric(16, 4)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # Read SQLite's raw value here: Numeric's own reader fails on text the column holds.
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Numeric(16, 4, asdecimal=False))
+        return dialect.type_descriptor(Numeric(16, 4))
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return stored_decimal(value)
+        amount = stored_decimal(value)
+        if amount is None or amount.adjusted() >= 16:
+            return None
+        return amount.quantize(QUANTITY_STEP, rounding=ROUND_HALF_EVEN)
 
 
 class money_sum(ReturnTypeFromArgs[Decimal | None]):  # lower case, as SQL functions are

@@ -216,6 +216,11 @@ def test_reports_answer_with_whatever_the_money_columns_hold(db_url, sandbox):
             session.execute(
                 update(SalesOrder).where(SalesOrder.tinyId == 3).values(valor=literal_column(odd))
             )
+            session.add(StockItem(companyId=company, tinyId=9, nome="Odd", saldo=Decimal("1")))
+            session.flush()
+            session.execute(
+                update(StockItem).where(StockItem.tinyId == 9).values(saldo=literal_column(odd))
+            )
             session.commit()
             assert (
                 session.scalars(select(SalesOrder.valor).where(SalesOrder.tinyId == 3)).one()
