@@ -259,3 +259,60 @@ def test_a_module_error_is_stored_as_one_short_line(db_url, sandbox):
         assert run.progressJson["modules"]["vw_estoque"]["status"] == "done"
     finally:
         services.close()
+
+
+class DetailPlanting(SandboxTransport):
+    """The sandbox, with one value of the first record each `obter` service returns planted."""
+
+    PLANTS = {
+        "pedido.obter.php": ("pedido", "total_pedido", "NaN"),
+        "produto.obter.estoque.php": ("produto", "saldo", "1,234"),
+    }
+
+    def __init__(self, sandbox: Sandbox):
+        super().__init__(sandbox)
+        self.planted: dict[str, int] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        service = request.url.path.rsplit("/", 1)[-1]
+        if service not in self.PLANTS or service in self.planted:
+            return response
+        key, field, value = self.PLANTS[service]
+        body = json.loads(response.read())
+        record = body["retorno"].get(key)
+        if not isinstance(record, dict):
+            return response
+        record[field] = value
+        self.planted[service] = int(record["id"])
+        return httpx.Response(200, content=json.dumps(body).encode(), headers=response.headers)
+
+
+def test_an_odd_order_detail_or_stock_balance_is_set_aside_without_asking_again(db_url, sandbox):
+    transport = DetailPlanting(sandbox)
+    services = _services(db_url, transport)
+    try:
+        company = new_company(services, sandbox, "tok-odd-detail", fast_spec(**SPEC))
+        run = _sync(services, sandbox, company)
+        assert run.status == "DONE", run.errorMessage
+        modules = run.progressJson["modules"]
+        order_id = transport.planted["pedido.obter.php"]
+        product_id = transport.planted["produto.obter.estoque.php"]
+        assert (
+            f"pedido {order_id}: detalhe não gravado, total_pedido 'NaN' não é um número"
+            in (modules["vw_vendas"]["errors"])
+        )
+        assert any(
+            e.startswith(f"produto {product_id}: saldo não gravado, saldo '1,234' é ambíguo")
+            for e in modules["vw_estoque"]["errors"]
+        )
+        with services.session_factory() as session:
+            order = session.scalars(select(SalesOrder).where(SalesOrder.tinyId == order_id)).one()
+            waiting = session.scalars(select(SalesOrder).where(SalesOrder.needsEnrichment)).all()
+            product = session.scalars(select(StockItem).where(StockItem.tinyId == product_id)).one()
+        assert order.totalPedido is None and order.valor is not None  # the listing is kept
+        assert waiting == []  # asked once, not again and again
+        assert product.stockCheckedAt is not None
+        _reports_answer(services, company)
+    finally:
+        services.close()
