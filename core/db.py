@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.models import MoneySumAggregate
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    dbapi_conn.create_aggregate("money_sum", 1, MoneySumAggregate)
 
 
 def _sqlite_begin_immediate_on_write(conn: Any) -> None:

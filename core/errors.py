@@ -9,6 +9,9 @@
     │       │                          missing parameter (10), anything unknown
     │       ├── TinyAuthError          the account's token is missing or invalid
     │       └── TinyQueryTooLarge      too many records for one query (21): narrow the window
+    ├── BadValue                       a value in a Tiny record that cannot be stored (NaN,
+    │                                  an impossible date, an ambiguous amount…): the record
+    │                                  is set aside, the rest of its page is stored
     ├── ValidationError                input a person gave is wrong (bad month, unknown mode…)
     ├── NotFoundError                  unknown run or company
     └── RunStateError                  a transition the run's state does not allow
@@ -58,6 +61,16 @@ class TinyQueryTooLarge(TinyPermanentError):
     """Tiny refused a listing for matching too many records (code 21)."""
 
 
+class BadValue(SyncError):
+    """A Tiny value that cannot be stored; `reason` is Portuguese, for the people who read it."""
+
+    def __init__(self, field: str, value: object, reason: str):
+        super().__init__(f"{field} {shown(value)} ({reason})")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
 class ValidationError(SyncError):
     """Input given by a person (or a client) is not acceptable."""
 
@@ -77,3 +90,27 @@ class RunStateError(SyncError):
 
 class ActiveRunExists(RunStateError):
     """The company already has a QUEUED or RUNNING run; `run_id` names it."""
+
+
+#: How long a stored module error may be; the full detail goes to the Python log.
+SHORT_ERROR_CHARS = 300
+#: How much of an odd value a message shows.
+SHOWN_VALUE_CHARS = 40
+
+
+def shown(value: object, limit: int = SHOWN_VALUE_CHARS) -> str:
+    """`repr(value)` cut to `limit` characters, so NUL or a lone surrogate is visible."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_error(error: BaseException | str) -> str:
+    """One short line for progress and `errorMessage`: the first line, at most 300 chars.
+
+    A database error's text carries its SQL and parameters (kilobytes) on the lines after
+    the first; only the first line says what went wrong.
+    """
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else text
+    return first if len(first) <= SHORT_ERROR_CHARS else first[: SHORT_ERROR_CHARS - 1] + "…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from sqlalchemy import (
@@ -25,11 +25,123 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import ReturnTypeFromArgs
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-MONEY = Numeric(16, 2)
-QUANTITY = Numeric(16, 4)
+CENT = Decimal("0.01")
+QUANTITY_STEP = Decimal("0.0001")
+
+
+def stored_decimal(value: object) -> Decimal | None:
+    """Whatever a numeric column holds (int, float, text, Decimal) as a finite Decimal, or None."""
+    if value is None or isinstance(value, bool | bytes):
+        return None
+    try:
+        amount = (
+            value
+            if isinstance(value, Decimal)
+            else Decimal(repr(value) if isinstance(value, float) else str(value))
+        )
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+class Money(TypeDecorator[Decimal]):
+    """Money: NUMERIC(16,2) on PostgreSQL; exact integer cents on SQLite, whose NUMERIC is REAL.
+
+    Reading never fails on what the column may hold: NaN (PostgreSQL numeric accepts it), a
+    float or text left in a SQLite column come back as None when they are not a number.
+    """
+
+    impl = Numeric(16, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(16, 2))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        amount = stored_decimal(value)
+        if amount is None:
+            raise ValueError(f"money must be a finite number, not {value!r}")
+        return int(amount.scaleb(2).to_integral_value(ROUND_HALF_EVEN))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        amount = stored_decimal(value)
+        if amount is None:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = 60  # a sum of many amounts may pass the default 28 digits
+            if dialect.name == "sqlite":
+                amount = amount.scaleb(-2)
+            return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+class Quantity(TypeDecorator[Decimal]):
+    """A quantity, NUMERIC(16,4); what is not a finite number (NaN, text on SQLite) reads None."""
+
+    impl = Numeric(16, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # Read SQLite's raw value here: Numeric's own reader fails on text the column holds.
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Numeric(16, 4, asdecimal=False))
+        return dialect.type_descriptor(Numeric(16, 4))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        amount = stored_decimal(value)
+        if amount is None or amount.adjusted() >= 16:
+            return None
+        return amount.quantize(QUANTITY_STEP, rounding=ROUND_HALF_EVEN)
+
+
+class money_sum(ReturnTypeFromArgs[Decimal | None]):  # lower case, as SQL functions are
+    """`sum()` of money, exact on both databases and blind to NaN.
+
+    PostgreSQL sums NUMERIC exactly; NaN (which a numeric column accepts) is left out. On
+    SQLite the columns hold integer cents and `money_sum` is the aggregate core.db registers,
+    which adds them in Python, so a total past 2**63 cents does not overflow.
+    """
+
+    inherit_cache = True
+
+
+@compiles(money_sum, "postgresql")
+def _money_sum_postgresql(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"sum(NULLIF({compiler.process(element.clauses, **kw)}, 'NaN'))"
+
+
+class MoneySumAggregate:
+    """SQLite's `money_sum(cents)`: exact, whatever size; skips what is not a number."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: object) -> None:
+        amount = stored_decimal(value)
+        if amount is not None:
+            with localcontext() as ctx:
+                ctx.prec = 60
+                self.total = amount if self.total is None else self.total + amount
+
+    def finalize(self) -> int | str | None:
+        if self.total is None:
+            return None
+        if self.total == self.total.to_integral_value() and abs(self.total) < 2**63:
+            return int(self.total)
+        return str(self.total)  # past SQLite's integers: text, which Money reads back exactly
+
+
+MONEY = Money()
+QUANTITY = Quantity()
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 

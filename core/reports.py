@@ -10,13 +10,23 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.models import MONEY, QUANTITY, Payable, Receivable, SalesOrder, StockItem, utcnow
+from core.models import (
+    MONEY,
+    QUANTITY,
+    Payable,
+    Receivable,
+    SalesOrder,
+    StockItem,
+    money_sum,
+    stored_decimal,
+    utcnow,
+)
 from core.runs import parse_month
 
 CENT = Decimal("0.01")
@@ -43,16 +53,22 @@ def month_of(day: date) -> str:
 
 
 def _money(value: Any) -> Decimal:
-    # SQLite sums NUMERIC columns as floats: round back to cents, the unit of every amount.
-    if value is None:
+    # Sums arrive exact (models.money_sum); what is not a finite number counts as nothing.
+    amount = stored_decimal(value)
+    if amount is None:
         return ZERO
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _quantity(value: Any) -> Decimal:
-    if value is None:
+    amount = stored_decimal(value)
+    if amount is None:
         return Decimal("0")
-    return Decimal(str(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
 
 
 # -- sales ------------------------------------------------------------------------------
@@ -93,7 +109,7 @@ def sales_report(session: Session, company_id: str, month: str, *, today: date) 
         SalesOrder.dataPedido <= window.end,
     )
     not_canceled = or_(SalesOrder.situacao.is_(None), SalesOrder.situacao != CANCELED_ORDER)
-    total_col = func.coalesce(func.sum(SalesOrder.valor), 0, type_=MONEY)
+    total_col = func.coalesce(money_sum(SalesOrder.valor), 0, type_=MONEY)
     per_day = session.execute(
         select(SalesOrder.dataPedido, func.count(SalesOrder.id), total_col)
         .where(in_month, not_canceled)
@@ -174,7 +190,7 @@ def open_bills_report(
     else:
         raise ValueError(f"unknown bill kind {kind!r}: use 'payables' or 'receivables'")
     is_open = and_(model.companyId == company_id, model.situacao.in_(OPEN_BILL_SITUATIONS))
-    amount = func.coalesce(func.sum(func.coalesce(model.saldo, model.valor)), 0, type_=MONEY)
+    amount = func.coalesce(money_sum(func.coalesce(model.saldo, model.valor)), 0, type_=MONEY)
     rows = list(
         session.execute(
             select(model.dataVencimento, func.count(model.id), amount)

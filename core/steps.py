@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.companies import company_token
 from core.db import is_outage
-from core.errors import RunStateError, TinyError
+from core.errors import RunStateError, TinyError, short_error
 from core.models import Company, SyncRun, utcnow
 from core.modules import MODULES, module_for
 from core.modules.base import (
@@ -305,6 +305,7 @@ def _finish_module(ctx: ModuleContext) -> None:
 
 
 def _fail_module(ctx: ModuleContext, message: str) -> None:
+    message = short_error(message)  # the detail (SQL, parameters) is in the Python log
     entry = ctx.entry
     entry.status = ModuleStatus.FAILED
     entry.finished_at = utcnow().isoformat()

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -326,7 +326,7 @@ class TinyClient:
         return record if isinstance(record, dict) else None
 
 
-# -- parsing helpers, shared by the modules ---------------------------------------------
+# -- helpers (Tiny's values become stored ones in core.values) ----------------------------
 def _reason(exc: TinyError) -> str:
     if exc.code is not None:
         return f"code_{exc.code}"
@@ -358,51 +358,6 @@ def _int(value: Any) -> int | None:
         return int(str(value).strip())
     except ValueError:
         return None
-
-
-def parse_int(value: Any) -> int | None:
-    """An integer from Tiny's ints-or-strings; None when empty or not a number."""
-    return _int(value)
-
-
-def parse_text(value: Any, limit: int) -> str | None:
-    """Text cut to the column's size; None for Tiny's empty strings."""
-    if value is None or value == "":
-        return None
-    return str(value)[:limit]
-
-
-def parse_decimal(value: Any) -> Decimal | None:
-    """Money or quantity from Tiny's decimal strings (accepts a decimal comma); never a float."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        value = repr(value)
-    text = str(value).strip()
-    if "," in text:
-        text = text.replace(".", "").replace(",", ".")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
-
-
-def parse_date(value: Any) -> date | None:
-    """A `dd/mm/yyyy` date (or ISO `yyyy-mm-dd`); None when empty or malformed."""
-    if not value:
-        return None
-    text = str(value).strip()[:10]
-    # Split by hand: strptime costs more than the rest of mapping a record together.
-    try:
-        if len(text) == 10 and text[2] == "/" and text[5] == "/":
-            return date(int(text[6:10]), int(text[3:5]), int(text[0:2]))
-        if len(text) == 10 and text[4] == "-" and text[7] == "-":
-            return date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
-    except ValueError:
-        return None
-    return None
 
 
 def format_date(value: date) -> str:

@@ -14,31 +14,28 @@ from typing import Any
 from core.models import Payable, Receivable, utcnow
 from core.modules.base import ModuleContext
 from core.modules.paging import paged
-from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
+from core.values import log_set_aside, map_records, parse_date, parse_id, parse_money, parse_text
 
 
-def map_bill(company_id: str, record: dict[str, Any], *, receivable: bool) -> dict[str, Any] | None:
-    """A `conta` record to a Payable/Receivable row; None when it has no usable id."""
-    tiny_id = parse_int(record.get("id"))
-    if tiny_id is None:
-        return None
+def map_bill(company_id: str, record: dict[str, Any], *, receivable: bool) -> dict[str, Any]:
+    """A `conta` record to a Payable/Receivable row; raises BadValue for a value it cannot store."""
     row: dict[str, Any] = {
         "companyId": company_id,
-        "tinyId": tiny_id,
-        "nomeCliente": parse_text(record.get("nome_cliente"), 300),
-        "historico": parse_text(record.get("historico"), 5000),
-        "numeroDoc": parse_text(record.get("numero_doc"), 100),
-        "dataEmissao": parse_date(record.get("data_emissao")),
-        "dataVencimento": parse_date(record.get("data_vencimento")),
-        "valor": parse_decimal(record.get("valor")),
-        "saldo": parse_decimal(record.get("saldo")),
-        "situacao": parse_text(record.get("situacao"), 30),
+        "tinyId": parse_id(record.get("id")),
+        "nomeCliente": parse_text(record.get("nome_cliente"), "nome_cliente", 300),
+        "historico": parse_text(record.get("historico"), "historico", 5000),
+        "numeroDoc": parse_text(record.get("numero_doc"), "numero_doc", 100),
+        "dataEmissao": parse_date(record.get("data_emissao"), "data_emissao"),
+        "dataVencimento": parse_date(record.get("data_vencimento"), "data_vencimento"),
+        "valor": parse_money(record.get("valor"), "valor"),
+        "saldo": parse_money(record.get("saldo"), "saldo"),
+        "situacao": parse_text(record.get("situacao"), "situacao", 30),
         "syncedAt": utcnow(),
     }
     if receivable:
-        row["numeroBanco"] = parse_text(record.get("numero_banco"), 50)
-        row["serieDoc"] = parse_text(record.get("serie_doc"), 50)
+        row["numeroBanco"] = parse_text(record.get("numero_banco"), "numero_banco", 50)
+        row["serieDoc"] = parse_text(record.get("serie_doc"), "serie_doc", 50)
     return row
 
 
@@ -59,14 +56,14 @@ class BillsModule:
             return {"situacao": self.situacao, "data_ini_emissao": start, "data_fim_emissao": end}
 
         def write(records: list[dict[str, Any]], page_no: int) -> None:
-            rows = [map_bill(ctx.company_id, r, receivable=receivable) for r in records]
-            good = [r for r in rows if r is not None]
-            bad = len(rows) - len(good)
+            mapper = partial(map_bill, ctx.company_id, receivable=receivable)
+            page = map_records(records, mapper, "conta")
             ctx.commit(
-                partial(upsert, model=self.model, rows=good),
-                processed=len(good),
-                skipped=bad,
-                errors=[f"{bad} bills on page {page_no} had no id"] if bad else None,
+                partial(upsert, model=self.model, rows=page.rows),
+                processed=len(page.rows),
+                skipped=len(page.set_aside),
+                errors=page.set_aside or None,
             )
+            log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 
         return paged(ctx, self.service, "contas", "conta", params_for, write)

@@ -22,8 +22,17 @@ from core.errors import TinyPermanentError
 from core.models import StockItem, utcnow
 from core.modules.base import ModuleContext
 from core.modules.paging import batched, paged
-from core.tiny import parse_decimal, parse_int, parse_text
 from core.upsert import upsert
+from core.values import (
+    BadValue,
+    log_set_aside,
+    map_records,
+    parse_id,
+    parse_money,
+    parse_quantity,
+    parse_text,
+    set_aside_note,
+)
 
 LIST_SERVICE = "produtos.pesquisa.php"
 STOCK_SERVICE = "produto.obter.estoque.php"
@@ -31,50 +40,43 @@ UPDATES_SERVICE = "lista.atualizacoes.estoque"
 STOCK_BATCH = 10
 
 
-def map_product(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
-    """A product listing record to a StockItem row (without the balance)."""
-    tiny_id = parse_int(record.get("id"))
-    if tiny_id is None:
-        return None
+def map_product(company_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A product listing record to a StockItem row (without the balance); raises BadValue."""
     return {
         "companyId": company_id,
-        "tinyId": tiny_id,
-        "codigo": parse_text(record.get("codigo"), 100),
-        "nome": parse_text(record.get("nome"), 300),
-        "unidade": parse_text(record.get("unidade"), 20),
-        "preco": parse_decimal(record.get("preco")),
-        "situacao": parse_text(record.get("situacao"), 5),
+        "tinyId": parse_id(record.get("id")),
+        "codigo": parse_text(record.get("codigo"), "codigo", 100),
+        "nome": parse_text(record.get("nome"), "nome", 300),
+        "unidade": parse_text(record.get("unidade"), "unidade", 20),
+        "preco": parse_money(record.get("preco"), "preco"),
+        "situacao": parse_text(record.get("situacao"), "situacao", 5),
         "syncedAt": utcnow(),
     }
 
 
-def map_stock(
-    company_id: str, record: dict[str, Any], checked_at: datetime
-) -> dict[str, Any] | None:
+def map_stock(company_id: str, record: dict[str, Any], checked_at: datetime) -> dict[str, Any]:
     """A stock record (`produto` with `saldo` and `depositos`) to StockItem balance columns."""
-    tiny_id = parse_int(record.get("id"))
-    if tiny_id is None:
-        return None
     depositos = []
     for entry in record.get("depositos") or []:
         dep = entry.get("deposito", entry) if isinstance(entry, dict) else {}
-        saldo = parse_decimal(dep.get("saldo"))
+        saldo = parse_quantity(dep.get("saldo"), "deposito.saldo")
         depositos.append(
             {
-                "nome": parse_text(dep.get("nome"), 200),
+                "nome": parse_text(dep.get("nome"), "deposito.nome", 200),
                 "saldo": str(saldo) if saldo is not None else None,
-                "desconsiderar": dep.get("desconsiderar"),
-                "empresa": parse_text(dep.get("empresa"), 200),
+                "desconsiderar": parse_text(dep.get("desconsiderar"), "desconsiderar", 5),
+                "empresa": parse_text(dep.get("empresa"), "deposito.empresa", 200),
             }
         )
     return {
         "companyId": company_id,
-        "tinyId": tiny_id,
-        "codigo": parse_text(record.get("codigo"), 100),
-        "nome": parse_text(record.get("nome"), 300),
-        "unidade": parse_text(record.get("unidade"), 20),
-        "saldo": parse_decimal(record.get("saldo")) or Decimal("0"),
-        "saldoReservado": parse_decimal(record.get("saldoReservado")) or Decimal("0"),
+        "tinyId": parse_id(record.get("id")),
+        "codigo": parse_text(record.get("codigo"), "codigo", 100),
+        "nome": parse_text(record.get("nome"), "nome", 300),
+        "unidade": parse_text(record.get("unidade"), "unidade", 20),
+        "saldo": parse_quantity(record.get("saldo"), "saldo") or Decimal("0"),
+        "saldoReservado": parse_quantity(record.get("saldoReservado"), "saldoReservado")
+        or Decimal("0"),
         "depositosJson": depositos,
         "stockCheckedAt": checked_at,
         "syncedAt": utcnow(),
@@ -126,21 +128,25 @@ class StockModule:
         return self._balances(ctx)
 
     def _products(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
-        rows = [r for r in (map_product(ctx.company_id, rec) for rec in records) if r]
+        page = map_records(records, partial(map_product, ctx.company_id), "produto")
         ctx.commit(
-            lambda s: upsert(s, StockItem, rows),
-            skipped=len(records) - len(rows),
-            counters={"listed": len(rows)},
+            lambda s: upsert(s, StockItem, page.rows),
+            skipped=len(page.set_aside),
+            counters={"listed": len(page.rows)},
+            errors=page.set_aside or None,
         )
+        log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 
     def _stock(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
         now = utcnow()
-        rows = [r for r in (map_stock(ctx.company_id, rec, now) for rec in records) if r]
+        page = map_records(records, lambda rec: map_stock(ctx.company_id, rec, now), "produto")
         ctx.commit(
-            lambda s: upsert(s, StockItem, rows, update=_BALANCE_COLUMNS),
-            processed=len(rows),
-            skipped=len(records) - len(rows),
+            lambda s: upsert(s, StockItem, page.rows, update=_BALANCE_COLUMNS),
+            processed=len(page.rows),
+            skipped=len(page.set_aside),
+            errors=page.set_aside or None,
         )
+        log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 
     def _balances(self, ctx: ModuleContext) -> bool:
         started = datetime.fromisoformat(ctx.checkpoint["startedAt"])
@@ -162,19 +168,26 @@ class StockModule:
 
         def write(records: dict[int, dict[str, Any] | None]) -> None:
             now = utcnow()
-            rows, missing = [], []
+            rows: list[dict[str, Any]] = []
+            missing: list[int] = []
+            set_aside: list[str] = []
             for tiny_id, record in records.items():
-                row = map_stock(ctx.company_id, record, now) if record else None
-                if row is None:
+                row, note = _balance_row(ctx.company_id, tiny_id, record, now)
+                if note is not None:
+                    set_aside.append(note)
+                elif row is None:
                     missing.append(tiny_id)
+                if row is None:  # marked checked all the same: this run does not ask again
                     row = {"companyId": ctx.company_id, "tinyId": tiny_id, "stockCheckedAt": now}
                 rows.append(row)
+            gone = [f"product {i} not found in Tiny (code 32)" for i in missing]
             ctx.commit(
                 partial(_write_balances, rows=rows),
-                processed=len(rows) - len(missing),
-                skipped=len(missing),
-                errors=[f"product {i} not found in Tiny (code 32)" for i in missing] or None,
+                processed=len(rows) - len(missing) - len(set_aside),
+                skipped=len(missing) + len(set_aside),
+                errors=gone + set_aside or None,
             )
+            log_set_aside(ctx.log_line, ctx.module, set_aside)
 
         return batched(ctx, STOCK_SERVICE, "produto", next_ids, write)
 
@@ -189,6 +202,18 @@ def _paged_once(
     return paged(
         ctx, service, "produtos", "produto", lambda _s, _e: params, write, splittable=False
     )
+
+
+def _balance_row(
+    company_id: str, tiny_id: int, record: dict[str, Any] | None, now: datetime
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The balance row of one product, or None and why not (None: Tiny no longer has it)."""
+    if not record:
+        return None, None
+    try:
+        return map_stock(company_id, record, now), None
+    except BadValue as exc:
+        return None, set_aside_note("produto", tiny_id, exc, what="saldo")
 
 
 def _write_balances(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -20,8 +20,19 @@ from sqlalchemy.orm import Session
 from core.models import SalesOrder, SalesOrderItem, utcnow
 from core.modules.base import ModuleContext
 from core.modules.paging import batched, paged
-from core.tiny import parse_date, parse_decimal, parse_int, parse_text
 from core.upsert import upsert
+from core.values import (
+    BadValue,
+    log_set_aside,
+    map_records,
+    parse_date,
+    parse_id,
+    parse_money,
+    parse_optional_id,
+    parse_quantity,
+    parse_text,
+    set_aside_note,
+)
 
 LIST_SERVICE = "pedidos.pesquisa.php"
 DETAIL_SERVICE = "pedido.obter.php"
@@ -43,24 +54,23 @@ _LIST_FIELDS = (
 )
 
 
-def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
-    """A listing record to a SalesOrder row; None when it has no usable id."""
-    tiny_id = parse_int(record.get("id"))
-    if tiny_id is None:
-        return None
+def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A listing record to a SalesOrder row; raises BadValue for a value it cannot store."""
     row: dict[str, Any] = {
         "companyId": company_id,
-        "tinyId": tiny_id,
-        "numero": parse_text(record.get("numero"), 50),
-        "numeroEcommerce": parse_text(record.get("numero_ecommerce"), 100),
-        "dataPedido": parse_date(record.get("data_pedido")),
-        "dataPrevista": parse_date(record.get("data_prevista")),
-        "nomeCliente": parse_text(record.get("nome"), 300),
-        "valor": parse_decimal(record.get("valor")),
-        "idVendedor": parse_int(record.get("id_vendedor")),
-        "nomeVendedor": parse_text(record.get("nome_vendedor"), 200),
-        "situacao": parse_text(record.get("situacao"), 60),
-        "codigoRastreamento": parse_text(record.get("codigo_rastreamento"), 100),
+        "tinyId": parse_id(record.get("id")),
+        "numero": parse_text(record.get("numero"), "numero", 50),
+        "numeroEcommerce": parse_text(record.get("numero_ecommerce"), "numero_ecommerce", 100),
+        "dataPedido": parse_date(record.get("data_pedido"), "data_pedido"),
+        "dataPrevista": parse_date(record.get("data_prevista"), "data_prevista"),
+        "nomeCliente": parse_text(record.get("nome"), "nome", 300),
+        "valor": parse_money(record.get("valor"), "valor"),
+        "idVendedor": parse_optional_id(record.get("id_vendedor"), "id_vendedor"),
+        "nomeVendedor": parse_text(record.get("nome_vendedor"), "nome_vendedor", 200),
+        "situacao": parse_text(record.get("situacao"), "situacao", 60),
+        "codigoRastreamento": parse_text(
+            record.get("codigo_rastreamento"), "codigo_rastreamento", 100
+        ),
     }
     fingerprint = "\x1f".join(str(row[f]) for f in _LIST_FIELDS)
     row["listFingerprint"] = hashlib.md5(fingerprint.encode()).hexdigest()
@@ -105,14 +115,14 @@ class SalesModule:
             return {"dataInicial": start, "dataFinal": end}
 
         def write(records: list[dict[str, Any]], page_no: int) -> None:
-            rows = [r for r in (map_order(ctx.company_id, rec) for rec in records) if r]
-            bad = len(records) - len(rows)
+            page = map_records(records, partial(map_order, ctx.company_id), "pedido")
             ctx.commit(
-                partial(upsert, model=SalesOrder, rows=rows, extra_set=_flag_if_changed),
-                processed=len(rows),
-                skipped=bad,
-                errors=[f"{bad} orders on page {page_no} had no id"] if bad else None,
+                partial(upsert, model=SalesOrder, rows=page.rows, extra_set=_flag_if_changed),
+                processed=len(page.rows),
+                skipped=len(page.set_aside),
+                errors=page.set_aside or None,
             )
+            log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 
         return paged(
             ctx, LIST_SERVICE, "pedidos", "pedido", params_for, write, splittable=since is None
@@ -141,12 +151,15 @@ class SalesModule:
         def write(details: dict[int, dict[str, Any] | None]) -> None:
             missing = [i for i, d in details.items() if d is None]
             ctx.checkpoint["enriched"] = int(ctx.checkpoint.get("enriched", 0)) + len(details)
+            mapped, set_aside = map_details(ctx.company_id, details)
+            gone = [f"order {i} no longer exists in Tiny (code 32)" for i in missing]
             ctx.commit(
-                partial(_write_details, company_id=ctx.company_id, details=details),
-                skipped=len(missing),
-                counters={"enriched": len(details) - len(missing)},
-                errors=[f"order {i} no longer exists in Tiny (code 32)" for i in missing] or None,
+                partial(_write_details, company_id=ctx.company_id, details=mapped),
+                skipped=len(missing) + len(set_aside),
+                counters={"enriched": len(details) - len(missing) - len(set_aside)},
+                errors=gone + set_aside or None,
             )
+            log_set_aside(ctx.log_line, ctx.module, set_aside)
 
         if not batched(ctx, DETAIL_SERVICE, "pedido", next_ids, write):
             return False
@@ -167,39 +180,64 @@ class SalesModule:
         return True
 
 
-def _write_details(
-    session: Session, company_id: str, details: dict[int, dict[str, Any] | None]
-) -> None:
+Detail = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def map_detail(company_id: str, tiny_id: int, detail: dict[str, Any]) -> Detail:
+    """An order's detail to its SalesOrder columns and item rows; raises BadValue."""
+    cliente = detail.get("cliente")
+    cliente = cliente if isinstance(cliente, dict) else {}
+    values = {
+        "dataFaturamento": parse_date(detail.get("data_faturamento"), "data_faturamento"),
+        "cpfCnpj": parse_text(cliente.get("cpf_cnpj"), "cpf_cnpj", 30),
+        "totalProdutos": parse_money(detail.get("total_produtos"), "total_produtos"),
+        "totalPedido": parse_money(detail.get("total_pedido"), "total_pedido"),
+        "valorDesconto": parse_money(detail.get("valor_desconto"), "valor_desconto"),
+        "valorFrete": parse_money(detail.get("valor_frete"), "valor_frete"),
+    }
+    items = []
+    for position, entry in enumerate(detail.get("itens") or [], start=1):
+        item = entry.get("item", entry) if isinstance(entry, dict) else {}
+        items.append(
+            {
+                "companyId": company_id,
+                "orderTinyId": tiny_id,
+                "position": position,
+                "codigo": parse_text(item.get("codigo"), "codigo", 100),
+                "descricao": parse_text(item.get("descricao"), "descricao", 500),
+                "quantidade": parse_quantity(item.get("quantidade"), "quantidade"),
+                "valorUnitario": parse_money(item.get("valor_unitario"), "valor_unitario"),
+            }
+        )
+    return values, items
+
+
+def map_details(
+    company_id: str, details: dict[int, dict[str, Any] | None]
+) -> tuple[dict[int, Detail | None], list[str]]:
+    """Map each order's detail; one set aside (None, and a note) keeps what is stored."""
+    mapped: dict[int, Detail | None] = {}
+    notes = []
+    for tiny_id, detail in details.items():
+        try:
+            # An order Tiny no longer has loses its items; its listing columns stay.
+            mapped[tiny_id] = map_detail(company_id, tiny_id, detail) if detail else ({}, [])
+        except BadValue as exc:
+            mapped[tiny_id] = None
+            notes.append(set_aside_note("pedido", tiny_id, exc, what="detalhe"))
+    return mapped, notes
+
+
+def _write_details(session: Session, company_id: str, details: dict[int, Detail | None]) -> None:
+    # Every order asked is marked enriched, so an order Tiny no longer has, or whose detail
+    # was set aside, is not asked again and again in this run.
     now = utcnow()
     items: list[dict[str, Any]] = []
     for tiny_id, detail in details.items():
         values: dict[str, Any] = {"needsEnrichment": False, "enrichedAt": now}
         if detail is not None:
-            cliente = detail.get("cliente")
-            cliente = cliente if isinstance(cliente, dict) else {}
-            values.update(
-                dataFaturamento=parse_date(detail.get("data_faturamento")),
-                cpfCnpj=parse_text(cliente.get("cpf_cnpj"), 30)
-                if isinstance(cliente, dict)
-                else None,
-                totalProdutos=parse_decimal(detail.get("total_produtos")),
-                totalPedido=parse_decimal(detail.get("total_pedido")),
-                valorDesconto=parse_decimal(detail.get("valor_desconto")),
-                valorFrete=parse_decimal(detail.get("valor_frete")),
-            )
-            for position, entry in enumerate(detail.get("itens") or [], start=1):
-                item = entry.get("item", entry) if isinstance(entry, dict) else {}
-                items.append(
-                    {
-                        "companyId": company_id,
-                        "orderTinyId": tiny_id,
-                        "position": position,
-                        "codigo": parse_text(item.get("codigo"), 100),
-                        "descricao": parse_text(item.get("descricao"), 500),
-                        "quantidade": parse_decimal(item.get("quantidade")),
-                        "valorUnitario": parse_decimal(item.get("valor_unitario")),
-                    }
-                )
+            values.update(detail[0])
+            items.extend(detail[1])
         session.execute(
             update(SalesOrder)
             .where(SalesOrder.companyId == company_id, SalesOrder.tinyId == tiny_id)
@@ -208,7 +246,7 @@ def _write_details(
     session.execute(
         delete(SalesOrderItem).where(
             SalesOrderItem.companyId == company_id,
-            SalesOrderItem.orderTinyId.in_(list(details)),
+            SalesOrderItem.orderTinyId.in_([i for i, d in details.items() if d is not None]),
         )
     )
     if items:

@@ -10,7 +10,8 @@ import pytest
 
 from core.errors import TinyAuthError, TinyPermanentError, TinyRateLimitError, TinyTransientError
 from core.settings import Settings
-from core.tiny import TinyClient, format_datetime, parse_date, parse_decimal
+from core.tiny import TinyClient, format_datetime
+from core.values import parse_date, parse_money
 from sandbox import AccountSpec, Faults, Sandbox, SandboxTransport
 
 TOKEN = "tok-client"
@@ -43,9 +44,9 @@ def test_a_listing_page_parses_string_numbers_and_money_as_decimal(sb):
     result = page(client_for(sb))
     assert result.page == 1 and result.total_pages == 3
     assert len(result.records) == 100
-    valor = parse_decimal(result.records[0]["valor"])
+    valor = parse_money(result.records[0]["valor"], "valor")
     assert isinstance(valor, Decimal)
-    assert parse_date(result.records[0]["data_pedido"]) is not None
+    assert parse_date(result.records[0]["data_pedido"], "data_pedido") is not None
 
 
 @pytest.mark.parametrize("code", [20])
@@ -172,5 +173,3 @@ def test_dates_go_to_tiny_in_brasilia_time():
     from datetime import datetime
 
     assert format_datetime(datetime(2024, 12, 5, 2, 30, tzinfo=UTC)) == "04/12/2024 23:30:00"
-    assert parse_decimal("1.234,56") == Decimal("1234.56")
-    assert parse_decimal("100.25") == Decimal("100.25")
