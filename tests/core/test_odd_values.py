@@ -21,7 +21,7 @@ from core.reports import today_in_brazil
 from core.runs import create_run, get_run, start_run
 from core.services import Services, build_services
 from sandbox import Sandbox, SandboxTransport
-from tests.conftest import fast_spec, make_settings, new_company, step_until_done
+from tests.support.services import fast_spec, make_settings, new_company, step_until_done
 
 ADMIN = "odd-values-admin-token"
 RAW = "__raw_json_number__"

@@ -13,7 +13,7 @@ from core.modules.base import BackOffLater, ModuleContext
 from core.modules.paging import paged
 from core.runs import create_run, get_run, start_run
 from core.steps import StepResult, run_step
-from tests.conftest import fast_spec, new_company
+from tests.support.services import fast_spec, new_company
 
 KEY = "test_orders"
 PAUSE_SECONDS = 1.0
