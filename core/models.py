@@ -302,6 +302,10 @@ class SalesOrder(Base):
     valorDesconto: Mapped[Decimal | None] = mapped_column(MONEY)
     valorFrete: Mapped[Decimal | None] = mapped_column(MONEY)
     syncedAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Set once Tiny confirmed the record is gone (code 32, situacao E); the row is kept.
+    deletedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a listing last served the record (rows a complete listing missed are re-read).
+    listedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SalesOrderItem(Base):
@@ -335,6 +339,10 @@ class _BillColumns:
     saldo: Mapped[Decimal | None] = mapped_column(MONEY)
     situacao: Mapped[str | None] = mapped_column(String(30))
     syncedAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Set once Tiny confirmed the record is gone (code 32, situacao E); the row is kept.
+    deletedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a listing last served the record (rows a complete listing missed are re-read).
+    listedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Payable(_BillColumns, Base):
@@ -379,3 +387,7 @@ class StockItem(Base):
     depositosJson: Mapped[list[Any] | None] = mapped_column(JSONType)
     stockCheckedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     syncedAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Set once Tiny confirmed the record is gone (code 32, situacao E); the row is kept.
+    deletedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a listing last served the record (rows a complete listing missed are re-read).
+    listedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
