@@ -33,6 +33,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from core.errors import BadValue, shown
+from core.runs.model import SET_ASIDE_NAMED, Verification
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,17 @@ class MappedPage:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)
+    #: The set-aside records in a few words each, e.g. "pedido 123, valor 'NaN'".
+    named: list[str] = field(default_factory=list)
+
+    def verification(self, listed: int | None = None) -> Verification:
+        """What this page verified: listed (default: rows + set aside), stored, set aside."""
+        return Verification(
+            listed=len(self.rows) + len(self.set_aside) if listed is None else listed,
+            stored=len(self.rows),
+            set_aside=len(self.set_aside),
+            set_aside_named=self.named[:SET_ASIDE_NAMED],
+        )
 
 
 def set_aside_note(kind: str, record_id: Any, exc: BadValue, *, what: str = "registro") -> str:
@@ -231,6 +243,15 @@ def set_aside_note(kind: str, record_id: Any, exc: BadValue, *, what: str = "reg
     except BadValue:
         ref = f"{kind} sem id válido"
     return f"{ref}: {what} não gravado, {exc.field} {shown(exc.value)} {exc.reason}"
+
+
+def set_aside_ref(kind: str, record_id: Any, exc: BadValue) -> str:
+    """A set-aside record in a few words, e.g. "pedido 123, valor 'NaN'"."""
+    try:
+        ref = f"{kind} {parse_id(record_id)}"
+    except BadValue:
+        ref = f"{kind} sem id válido"
+    return f"{ref}, {exc.field} {shown(exc.value)}"
 
 
 def map_records(
@@ -245,6 +266,7 @@ def map_records(
             note = set_aside_note(kind, record.get("id"), exc)
             log.warning("%s", note)
             page.set_aside.append(note)
+            page.named.append(set_aside_ref(kind, record.get("id"), exc))
     return page
 
 

@@ -25,7 +25,7 @@ from core.models import SyncWatermark, utcnow
 from core.runs import lease
 from core.runs.inputs import Mode
 from core.runs.lease import StopReason
-from core.runs.model import ModuleProgress, Progress
+from core.runs.model import ModuleProgress, Progress, Verification
 from core.settings import Settings
 from core.tiny import Page, TinyClient
 
@@ -186,8 +186,9 @@ class ModuleContext:
         skipped: int = 0,
         errors: list[str] | None = None,
         counters: dict[str, int] | None = None,
+        verified: Verification | None = None,
     ) -> None:
-        """Write data, counters and checkpoint atomically, or raise StepInterrupted."""
+        """Write data, counters, verification and checkpoint atomically, or StepInterrupted."""
         before = self.entry.copy()
         entry = self.entry
         entry.processed += processed
@@ -197,6 +198,8 @@ class ModuleContext:
             entry.count(name, value)
         if errors:
             entry.add_errors(errors)
+        if verified is not None:
+            entry.verified.add(verified)
         with self.session_factory() as session:
             if write is not None:
                 write(session)

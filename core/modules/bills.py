@@ -63,6 +63,7 @@ class BillsModule:
                 processed=len(page.rows),
                 skipped=len(page.set_aside),
                 errors=page.set_aside or None,
+                verified=page.verification(),
             )
             log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 

@@ -134,6 +134,7 @@ class StockModule:
             skipped=len(page.set_aside),
             counters={"listed": len(page.rows)},
             errors=page.set_aside or None,
+            verified=page.verification(),
         )
         log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 

@@ -121,6 +121,7 @@ class SalesModule:
                 processed=len(page.rows),
                 skipped=len(page.set_aside),
                 errors=page.set_aside or None,
+                verified=page.verification(),
             )
             log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 

@@ -60,7 +60,77 @@ class ModuleStatus(enum.StrEnum):
         return self in (ModuleStatus.PENDING, ModuleStatus.RUNNING)
 
 
-_KNOWN = ("status", "processed", "skipped", "errors", "startedAt", "finishedAt")
+_KNOWN = ("status", "processed", "skipped", "errors", "startedAt", "finishedAt", "verified")
+#: How many set-aside records a module names in its verification (the first ones).
+SET_ASIDE_NAMED = 5
+
+
+@dataclass
+class Verification:
+    """What a module confirmed against Tiny: the run's own account of how true the copy is.
+
+    `listed`: records Tiny served; `stored`: rows written; `corrected`: stored rows found
+    changed on a re-read, by kind (`paid`, `canceled`, `deleted`, `changed`...); `set_aside`:
+    records that could not be stored, the first few named in `set_aside_named` ("pedido 123,
+    valor 'NaN'"); `unconfirmed`: a sentence when something could not be confirmed (e.g. a
+    listing that kept moving while read).
+    """
+
+    listed: int = 0
+    stored: int = 0
+    corrected: dict[str, int] = field(default_factory=dict)
+    set_aside: int = 0
+    set_aside_named: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Verification:
+        """A verification from its JSON (missing keys read as zero)."""
+        data = data or {}
+        return cls(
+            listed=int(data.get("listed") or 0),
+            stored=int(data.get("stored") or 0),
+            corrected={str(k): int(v) for k, v in (data.get("corrected") or {}).items()},
+            set_aside=int(data.get("setAside") or 0),
+            set_aside_named=[str(x) for x in data.get("setAsideNamed") or []],
+            unconfirmed=[str(x) for x in data.get("unconfirmed") or []],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON under a module's `verified` key."""
+        return {
+            "listed": self.listed,
+            "stored": self.stored,
+            "corrected": dict(self.corrected),
+            "setAside": self.set_aside,
+            "setAsideNamed": list(self.set_aside_named),
+            "unconfirmed": list(self.unconfirmed),
+        }
+
+    def __bool__(self) -> bool:
+        """Whether anything was verified (an untouched module keeps the seed's shape)."""
+        return bool(
+            self.listed or self.stored or self.corrected or self.set_aside or self.unconfirmed
+        )
+
+    @property
+    def corrected_total(self) -> int:
+        """Stored rows corrected, all kinds together."""
+        return sum(self.corrected.values())
+
+    def add(self, other: Verification) -> None:
+        """Fold in what one page or batch verified."""
+        self.listed += other.listed
+        self.stored += other.stored
+        for kind, count in other.corrected.items():
+            self.corrected[kind] = self.corrected.get(kind, 0) + count
+        self.set_aside += other.set_aside
+        room = SET_ASIDE_NAMED - len(self.set_aside_named)
+        if room > 0:
+            self.set_aside_named += other.set_aside_named[:room]
+        for note in other.unconfirmed:
+            if note not in self.unconfirmed:
+                self.unconfirmed.append(note)
 
 
 @dataclass
@@ -75,6 +145,8 @@ class ModuleProgress:
     finished_at: str | None = None
     #: Named counts beside processed/skipped: `calls` (Tiny calls), `listed`, `enriched`...
     counters: dict[str, int] = field(default_factory=dict)
+    #: What the module confirmed against Tiny (see `Verification`).
+    verified: Verification = field(default_factory=Verification)
     #: Keys this version does not know, kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +165,7 @@ class ModuleProgress:
             errors=[str(e) for e in data.get("errors") or []],
             started_at=data.get("startedAt"),
             finished_at=data.get("finishedAt"),
+            verified=Verification.from_json(data.get("verified")),
         )
         for key, value in data.items():
             if key in _KNOWN:
@@ -110,6 +183,7 @@ class ModuleProgress:
             "processed": self.processed,
             "skipped": self.skipped,
             "errors": list(self.errors),
+            **({"verified": self.verified.to_json()} if self.verified else {}),
             **copy.deepcopy(self.extra),
             **self.counters,
         }
