@@ -65,6 +65,10 @@ def _money(value: Any) -> str:
     return "none" if value is None else str(Decimal(value).quantize(Decimal("0.01")))
 
 
+def _quantity(value: Any) -> str:
+    return "none" if value is None else format(Decimal(value).normalize(), "f")
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
@@ -131,10 +135,8 @@ def _bills(
 ) -> None:
     for what, kind, model in BILL_KINDS:
         prefix = f"{what}s"
-        stored = {
-            row.tinyId: row
-            for row in session.scalars(select(model).where(model.companyId == company_id))
-        }
+        rows: list[Any] = list(session.scalars(select(model).where(model.companyId == company_id)))
+        stored = {row.tinyId: row for row in rows}
 
         def here(row: Any) -> str:
             if row is None:
@@ -198,7 +200,8 @@ def _products(session: Session, truth: Truth, company_id: str, found: _Found) ->
                 "active",
             )
         elif not _same(row.saldo, product["saldo"]):
-            found.add("product", tiny_id, f"saldo {row.saldo}", f"{product['saldo']}")
+            here, tiny = _quantity(row.saldo), _quantity(product["saldo"])
+            found.add("product", tiny_id, f"saldo {here}", tiny)
     for tiny_id in truth.products_inactive:
         row = stored.get(tiny_id)
         if row is not None and active(row):
