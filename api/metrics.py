@@ -110,11 +110,11 @@ class _StateCollector(Collector):
 
             records = GaugeMetricFamily(
                 "tinysync_records",
-                "Records stored, by the module that syncs them",
+                "Records stored (those Tiny deleted left out), by the module that syncs them",
                 labels=["module"],
             )
             for module, (model, paid) in MODULE_RECORDS.items():
-                stmt = select(func.count()).select_from(model)
+                stmt = select(func.count()).select_from(model).where(model.deletedAt.is_(None))
                 if paid is True:
                     stmt = stmt.where(model.situacao == PAID)
                 elif paid is False:

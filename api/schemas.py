@@ -105,6 +105,26 @@ class ErrorAnswer(BaseModel):
     status: str | None = None
 
 
+class Verified(Answer):
+    """What a module confirmed against Tiny (`core.runs.model.Verification`)."""
+
+    listed: int = Field(0, description="records Tiny served")
+    stored: int = Field(0, description="rows written")
+    corrected: dict[str, int] = Field(
+        default_factory=dict,
+        description="stored rows a re-read corrected, by kind: paid, canceled, deleted, changed…",
+    )
+    setAside: int = Field(0, description="records not stored (an odd value)")
+    setAsideNamed: list[str] = Field(
+        default_factory=list, description="the first few set aside: \"pedido 123, valor 'NaN'\""
+    )
+    unconfirmed: list[str] = Field(
+        default_factory=list,
+        description="sentences (Portuguese) on what could not be confirmed, e.g. a listing "
+        "that kept moving while read",
+    )
+
+
 class ModuleProgress(Answer):
     """One module's progress, as in the seed's progress JSON."""
 
@@ -112,6 +132,9 @@ class ModuleProgress(Answer):
     processed: int = 0
     skipped: int = 0
     errors: list[str] = []
+    verified: Verified | None = Field(
+        None, description="absent until the module has verified something"
+    )
 
 
 class Progress(Answer):

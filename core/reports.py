@@ -37,6 +37,8 @@ BRASILIA = timezone(timedelta(hours=-3), "BRT")
 CANCELED_ORDER = "Cancelado"
 #: Bills still (partly) unpaid; `saldo` is what remains.
 OPEN_BILL_SITUATIONS = ("aberto", "parcial")
+#: Products in this situation are active; `I` is inactive, `E` deleted.
+ACTIVE_PRODUCT = "A"
 DEFAULT_LOW_STOCK_THRESHOLD = Decimal("5")
 DEFAULT_STOCK_LIMIT = 200
 DEFAULT_BILL_DAYS_LIMIT = 120
@@ -99,14 +101,17 @@ class SalesReport:
 def sales_report(session: Session, company_id: str, month: str, *, today: date) -> SalesReport:
     """Sales per day of `month` (`YYYY-MM`), excluding canceled orders, with totals.
 
-    The amount of an order is its listed `valor` (the order total Tiny shows, freight and
-    discount included); the average ticket is the total over the number of orders.
+    Orders Tiny deleted (`deletedAt` set) count nowhere, not even as canceled; canceled ones
+    are counted apart (`canceled_orders`). The amount of an order is its listed `valor` (the
+    order total Tiny shows, freight and discount included); the average ticket is the total
+    over the number of orders.
     """
     window = parse_month(month, today)
     in_month = and_(
         SalesOrder.companyId == company_id,
         SalesOrder.dataPedido >= window.start,
         SalesOrder.dataPedido <= window.end,
+        SalesOrder.deletedAt.is_(None),
     )
     not_canceled = or_(SalesOrder.situacao.is_(None), SalesOrder.situacao != CANCELED_ORDER)
     total_col = func.coalesce(money_sum(SalesOrder.valor), 0, type_=MONEY)
@@ -179,6 +184,8 @@ def open_bills_report(
 ) -> OpenBillsReport:
     """Open (`aberto`/`parcial`) payables or receivables by due date, overdue ones flagged.
 
+    A bill Tiny deleted (`deletedAt` set) is not open, whatever situacao it was stored with.
+
     The open amount of a bill is its `saldo` (what remains after partial payments), or its
     `valor` when Tiny sent no balance.
     """
@@ -189,7 +196,11 @@ def open_bills_report(
         model = Receivable
     else:
         raise ValueError(f"unknown bill kind {kind!r}: use 'payables' or 'receivables'")
-    is_open = and_(model.companyId == company_id, model.situacao.in_(OPEN_BILL_SITUATIONS))
+    is_open = and_(
+        model.companyId == company_id,
+        model.situacao.in_(OPEN_BILL_SITUATIONS),
+        model.deletedAt.is_(None),
+    )
     amount = func.coalesce(money_sum(func.coalesce(model.saldo, model.valor)), 0, type_=MONEY)
     rows = list(
         session.execute(
@@ -255,11 +266,16 @@ def stock_report(
     threshold: Decimal = DEFAULT_LOW_STOCK_THRESHOLD,
     limit: int = DEFAULT_STOCK_LIMIT,
 ) -> StockReport:
-    """Stock of active products whose balance is known, lowest first; low at `threshold`."""
+    """Stock of active products whose balance is known, lowest first; low at `threshold`.
+
+    Products Tiny deactivated (situacao `I`) or deleted (`E`, or `deletedAt` set) are left out;
+    a product stored without a situacao counts as active (the listing serves only active ones).
+    """
     known = and_(
         StockItem.companyId == company_id,
         StockItem.saldo.is_not(None),
-        or_(StockItem.situacao.is_(None), StockItem.situacao == "A"),
+        StockItem.deletedAt.is_(None),
+        or_(StockItem.situacao.is_(None), StockItem.situacao == ACTIVE_PRODUCT),
     )
     saldo = func.coalesce(StockItem.saldo, 0, type_=QUANTITY)
     counts = session.execute(

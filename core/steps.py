@@ -38,6 +38,7 @@ from core.runs.logs import add_log
 from core.runs.model import ModuleStatus, Progress, RunStatus
 from core.settings import Settings
 from core.tiny import TinyClient
+from core.wording import verified_log_line, verified_needs_attention
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,13 @@ def _finish_module(ctx: ModuleContext) -> None:
         f"{entry.skipped} skipped, {entry.counters.get('calls', 0)} Tiny calls",
         module=ctx.module,
         metadata={"processed": entry.processed, "skipped": entry.skipped, **entry.counters},
+    )
+    verified = entry.verified
+    ctx.log_line(
+        "warn" if verified_needs_attention(verified) else "info",
+        verified_log_line(ctx.module, verified),
+        module=ctx.module,
+        metadata={"verified": verified.to_json()},
     )
 
 

@@ -14,15 +14,8 @@ from typing import Any
 
 from core.reports import BRASILIA
 from core.runs import Mode, ModuleStatus, RunStatus
+from core.wording import MODULE_LABELS
 
-MODULE_LABELS: dict[str, str] = {
-    "vw_vendas": "Vendas",
-    "vw_contas_receber_posicao": "Contas a receber (posição)",
-    "vw_contas_pagar": "Contas a pagar",
-    "vw_contas_pagas": "Contas pagas",
-    "vw_contas_recebidas": "Contas recebidas",
-    "vw_estoque": "Estoque",
-}
 RUN_STATUS_LABELS: dict[str, str] = {
     RunStatus.QUEUED: "Na fila",
     RunStatus.RUNNING: "Em execução",

@@ -22,7 +22,7 @@ from api.run_views import log_view, progress_view, run_summary
 from api.schemas_reports import Threshold
 from api.state import services
 from api.ui.auth import login_required
-from api.ui.format import MODULE_LABELS, month_label
+from api.ui.format import month_label
 from core.companies import company_view, get_company, list_companies
 from core.errors import NotFoundError, ValidationError
 from core.models import Company
@@ -44,6 +44,8 @@ from core.runs import (
     list_runs,
     parse_month,
 )
+from core.runs.model import Verification
+from core.wording import MODULE_LABELS, verified_summary
 
 HISTORY_PAGE_SIZE = 25
 LOG_PAGE_SIZE = 100
@@ -163,6 +165,11 @@ def run_detail(run_id: str) -> Any:
         in_progress=not RunStatus(run.status).is_final,
         company_name=company.name if company else run.companyId,
         modules=[(key, MODULE_LABELS.get(key, key), modules.get(key, {})) for key in MODULE_KEYS],
+        verified={
+            key: verified_summary(Verification.from_json(entry["verified"]))
+            for key, entry in modules.items()
+            if entry.get("verified")
+        },
         logs=[log_view(entry) for entry in logs],
         next_cursor=next_cursor,
         first_page=before is None,

@@ -9,6 +9,8 @@ from api.run_views import run_status, run_summary
 from cli.console import console, guarded, load_settings, print_summary
 from cli.database import for_reading, for_writing
 from core.runs import cancel_run, list_logs, list_runs
+from core.runs.model import Verification
+from core.wording import module_label, verified_summary
 
 app = typer.Typer(help="Run history.", no_args_is_help=True)
 
@@ -43,12 +45,16 @@ def runs_list(
 
 @app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
-    """One run: its modules and its log."""
+    """One run: its modules, what each verified, and its log."""
     services = for_reading(load_settings())
     with services.session_factory() as session:
         status = guarded(run_status, session, run_id, log_limit=1)
         logs, _ = list_logs(session, run_id, limit=500)
     print_summary(status)
+    for key, entry in status["progress"]["modules"].items():
+        if entry.get("verified"):
+            summary = verified_summary(Verification.from_json(entry["verified"]))
+            console.print(f"{module_label(key)}: {summary}", highlight=False)
     for entry in reversed(logs):
         module = f" [{entry.module}]" if entry.module else ""
         console.print(

@@ -265,3 +265,71 @@ def test_reports_after_a_real_sync_match_the_sandbox_truth(services, sandbox):
     assert {line.tiny_id: line.saldo for line in stock.lines} == {
         pid: p["saldo"] for pid, p in truth.products.items()
     }
+
+
+def test_reports_leave_out_what_tiny_deleted_and_what_is_not_current(services, sandbox):
+    company = _company(services, sandbox, "tok-truthful")
+    gone = datetime(2024, 11, 20, 12, tzinfo=UTC)
+
+    def product(tiny_id: int, saldo: str, situacao: str = "A", deleted: bool = False):
+        return StockItem(
+            companyId=company,
+            tinyId=tiny_id,
+            nome=f"Produto {tiny_id}",
+            situacao=situacao,
+            saldo=Decimal(saldo),
+            deletedAt=gone if deleted else None,
+        )
+
+    deleted_order = _order(company, 2, date(2024, 11, 5), "500.00")
+    deleted_order.deletedAt = gone
+    deleted_canceled = _order(company, 4, date(2024, 11, 5), "70.00", "Cancelado")
+    deleted_canceled.deletedAt = gone
+    deleted_bills = []
+    for model in (Payable, Receivable):
+        bill = _bill(model, company, 12, date(2024, 12, 1), "80.00", "80.00", "aberto")
+        bill.deletedAt = gone
+        deleted_bills.append(bill)
+    with services.session_factory() as session:
+        session.add_all(
+            [
+                _order(company, 1, date(2024, 11, 5), "10.00"),
+                deleted_order,
+                _order(company, 3, date(2024, 11, 5), "30.00", "Cancelado"),
+                deleted_canceled,
+                *[
+                    bill
+                    for model in (Payable, Receivable)
+                    for bill in (
+                        _bill(model, company, 11, date(2024, 12, 1), "20.00", "20.00", "aberto"),
+                        _bill(model, company, 13, date(2024, 12, 1), "40.00", "40.00", "cancelada"),
+                        _bill(model, company, 14, date(2024, 12, 1), "50.00", "0.00", "pago"),
+                        _bill(model, company, 15, date(2024, 12, 2), "60.00", "15.00", "parcial"),
+                    )
+                ],
+                *deleted_bills,
+                product(21, "3"),
+                product(22, "1", situacao="I"),
+                product(23, "2", situacao="E"),
+                product(24, "4", deleted=True),
+            ]
+        )
+        session.commit()
+        sales = sales_report(session, company, "2024-11", today=TODAY)
+        bills = {
+            kind: open_bills_report(session, company, kind, today=TODAY)
+            for kind in ("payables", "receivables")
+        }
+        stock = stock_report(session, company)
+
+    assert (sales.orders, sales.total) == (1, Decimal("10.00"))
+    assert (sales.canceled_orders, sales.canceled_total) == (1, Decimal("30.00"))
+    assert sales.days[4].orders == 1
+    for kind, report in bills.items():
+        assert (report.count, report.amount) == (2, Decimal("35.00")), kind
+        assert [(d.due, d.count) for d in report.due_days] == [
+            (date(2024, 12, 1), 1),
+            (date(2024, 12, 2), 1),
+        ], kind
+    assert [line.tiny_id for line in stock.lines] == [21]
+    assert (stock.products, stock.low_count) == (1, 1)
