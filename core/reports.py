@@ -107,6 +107,7 @@ def sales_report(session: Session, company_id: str, month: str, *, today: date) 
         SalesOrder.companyId == company_id,
         SalesOrder.dataPedido >= window.start,
         SalesOrder.dataPedido <= window.end,
+        SalesOrder.deletedAt.is_(None),  # Tiny confirmed it no longer has the order
     )
     not_canceled = or_(SalesOrder.situacao.is_(None), SalesOrder.situacao != CANCELED_ORDER)
     total_col = func.coalesce(money_sum(SalesOrder.valor), 0, type_=MONEY)
