@@ -63,7 +63,12 @@ WATERMARK_OVERLAP = timedelta(minutes=5)
 CHANGES_FROM = date(2000, 1, 1)
 CHANGES_AHEAD = timedelta(days=366)
 #: How the log names each kind of correction.
-CORRECTED_PT = {"deleted": "excluídos", "canceled": "cancelados", "changed": "alterados"}
+CORRECTED_PT = {"deleted": "excluído", "canceled": "cancelado", "changed": "alterado"}
+
+
+def _n(count: int, word: str) -> str:
+    """`1 excluído`, `2 excluídos`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _stored(ctx: ModuleContext, ids: list[int]) -> Stored:
@@ -208,11 +213,11 @@ class SalesModule:
 
     def _log_verified(self, ctx: ModuleContext) -> None:
         verified = ctx.entry.verified
-        parts = [f"{verified.listed} no Tiny, {verified.stored} gravados aqui"]
+        parts = [f"{verified.listed} no Tiny, {_n(verified.stored, 'gravado')} aqui"]
         rechecked = ctx.entry.counters.get("rechecked", 0)
         if ctx.checkpoint.get("since") is None:
-            parts.append(f"{rechecked} que a listagem não trouxe relidos no Tiny")
-        fixes = [f"{n} {CORRECTED_PT.get(k, k)}" for k, n in verified.corrected.items() if n]
+            parts.append(f"{_n(rechecked, 'relido')} por não vir na listagem")
+        fixes = [_n(n, CORRECTED_PT.get(k, k)) for k, n in verified.corrected.items() if n]
         if fixes:
             parts.append("corrigidos: " + ", ".join(fixes))
         ctx.log_line(
