@@ -93,7 +93,8 @@ class SalesModule:
             if not self._list(ctx):
                 return False
             # Only a listing by order date says which stored orders Tiny no longer serves.
-            cp.update(phase="recheck" if cp["since"] is None else "checked", enriched=0)
+            by_date = cp["since"] is None and "listStart" in cp
+            cp.update(phase="recheck" if by_date else "checked", enriched=0)
             ctx.commit()
         if cp["phase"] == "recheck":
             if not self._recheck(ctx):
@@ -111,6 +112,7 @@ class SalesModule:
             since = ctx.fresh_watermark()
             cp["since"] = (since - WATERMARK_OVERLAP).isoformat() if since else None
             cp["listStart"] = utcnow().isoformat()
+        if "whole" not in cp:  # fixed once, so a listing resumed another day narrows the same
             ahead = today_in_brasilia() + CHANGES_AHEAD
             cp["whole"] = [CHANGES_FROM.isoformat(), ahead.isoformat()]
         since = datetime.fromisoformat(cp["since"]) if cp["since"] else None

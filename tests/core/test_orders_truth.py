@@ -206,3 +206,25 @@ def test_a_tiny_clock_ten_minutes_behind_loses_no_change(services, sandbox):
 
     _run(services, company, mode="incremental")
     assert _orders(services, company)[cancelled].situacao == "Cancelado"
+
+
+def test_the_re_read_resumes_from_its_checkpoint_across_steps(db_url, sandbox):
+    from tests.support.services import make_services, make_settings
+
+    # A budget of zero ends every step after one page or batch: the re-read of 15 orders
+    # (two batches) spans steps, and none is read twice.
+    services = make_services(make_settings(db_url, sync_step_budget_seconds=0.0), sandbox)
+    company = new_company(services, sandbox, "tok-steps")
+    month, start, end = _last_month(today_in_brazil())
+    _run(services, company, mode="period", month=month)
+    gone = list(sandbox.truth("tok-steps", start, end).orders)[:15]
+    for order_id in gone:
+        sandbox.delete_order("tok-steps", order_id)
+    reads = sandbox.counters("tok-steps").per_service["pedido.obter.php"]
+
+    run_id = _run(services, company, mode="period", month=month)
+
+    assert sandbox.counters("tok-steps").per_service["pedido.obter.php"] == reads + 15
+    assert all(_orders(services, company)[i].deletedAt is not None for i in gone)
+    assert _vendas(services, run_id)["verified"]["corrected"] == {"deleted": 15}
+    services.close()
