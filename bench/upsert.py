@@ -20,7 +20,7 @@ from core.companies import add_company
 from core.db import make_engine, make_session_factory
 from core.migrate import upgrade
 from core.models import SalesOrder
-from core.modules.vw_vendas import _flag_if_changed, map_order
+from core.modules.orders import flag_if_changed, map_order
 from core.settings import Settings
 from core.upsert import upsert
 from tests.support.databases import fresh_postgres
@@ -54,7 +54,7 @@ def project_path(factory, company_id: str, recs: list[dict]) -> float:
     for i in range(0, len(recs), PAGE):
         rows = [map_order(company_id, r) for r in recs[i : i + PAGE]]
         with factory() as session:
-            upsert(session, SalesOrder, rows, extra_set=_flag_if_changed)
+            upsert(session, SalesOrder, rows, extra_set=flag_if_changed)
             session.commit()
     return time.perf_counter() - start
 

@@ -14,9 +14,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -34,7 +36,9 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BRASILIA = timezone(timedelta(hours=-3))
+#: Tiny's clock and calendar: every date and date-time sent to Tiny is Brasília's (the
+#: `tzdata` package provides the zone where the OS has no database; no DST since 2019).
+BRASILIA = ZoneInfo("America/Sao_Paulo")
 
 #: Tiny's `codigo_erro` values and what they mean to us.
 NO_RECORDS = 20
@@ -59,11 +63,12 @@ TRANSIENT_CODES = {
 
 @dataclass
 class Page:
-    """One page of a Tiny listing."""
+    """One page of a Tiny listing; `served_at` is Tiny's clock (its HTTP `Date`) when known."""
 
     records: list[dict[str, Any]]
     page: int
     total_pages: int
+    served_at: datetime | None = None
 
     @property
     def is_last(self) -> bool:
@@ -140,6 +145,18 @@ class TinyClient:
         Codes 20, 23 and 32 come back as a `retorno` with `status == "Erro"` for the caller
         to read; every other error raises.
         """
+        return self._call(token, service, params, account=account, on_retry=on_retry)[0]
+
+    def _call(
+        self,
+        token: str,
+        service: str,
+        params: dict[str, Any] | None = None,
+        *,
+        account: str,
+        on_retry: RetryHook | None = None,
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """`call`, with Tiny's clock at the answer (its HTTP `Date`, None without one)."""
         attempts = self.settings.tiny_max_retries + 1
 
         def before_sleep(state: RetryCallState) -> None:
@@ -158,7 +175,9 @@ class TinyClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        result: dict[str, Any] = retrying(self._attempt, token, service, params or {}, account)
+        result: tuple[dict[str, Any], datetime | None] = retrying(
+            self._attempt, token, service, params or {}, account
+        )
         return result
 
     def _wait(self, state: RetryCallState) -> float:
@@ -173,7 +192,7 @@ class TinyClient:
 
     def _attempt(
         self, token: str, service: str, params: dict[str, Any], account: str
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], datetime | None]:
         data = {**{k: _param(v) for k, v in params.items() if v is not None}}
         data.update(token=token, formato="json")
         with self._limiter.slot(account):
@@ -188,7 +207,7 @@ class TinyClient:
                 raise TinyTransientError(
                     f"could not reach Tiny for {service}: {type(exc).__name__}", service=service
                 ) from exc
-        return self._parse(service, response)
+        return self._parse(service, response), answered_at(response)
 
     def _parse(self, service: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code >= 500:
@@ -267,15 +286,17 @@ class TinyClient:
         on_retry: RetryHook | None = None,
     ) -> Page:
         """Fetch one page of a listing; no records or no such page give an empty last page."""
-        retorno = self.call(
+        retorno, served_at = self._call(
             token, service, {**params, "pagina": page}, account=account, on_retry=on_retry
         )
         if str(retorno.get("status", "")).upper() != "OK":
-            return Page(records=[], page=page, total_pages=page - 1 if page > 1 else 0)
+            last = page - 1 if page > 1 else 0
+            return Page(records=[], page=page, total_pages=last, served_at=served_at)
         total = _int(retorno.get("numero_paginas")) or page
         items = retorno.get(list_key) or []
         records = [entry.get(item_key, entry) for entry in items if isinstance(entry, dict)]
-        return Page(records=records, page=_int(retorno.get("pagina")) or page, total_pages=total)
+        number = _int(retorno.get("pagina")) or page
+        return Page(records=records, page=number, total_pages=total, served_at=served_at)
 
     def iter_pages(
         self,
@@ -360,13 +381,39 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def answered_at(response: httpx.Response) -> datetime | None:
+    """Tiny's clock at an answer: its HTTP `Date` header (UTC), None when absent or garbled."""
+    header = response.headers.get("date")
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:  # "-0000": RFC 5322's "UTC, origin unknown"
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def in_brasilia(value: datetime) -> datetime:
+    """A moment on Tiny's wall clock (a naive value is taken as UTC, as stored)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(BRASILIA)
+
+
+def today_in_brasilia(now: datetime | None = None) -> date:
+    """Today on Tiny's calendar (Brasília), the calendar of its order and bill dates."""
+    return in_brasilia(now or datetime.now(UTC)).date()
+
+
 def format_date(value: date) -> str:
-    """`dd/mm/yyyy`, as Tiny wants dates."""
+    """`dd/mm/yyyy`, as Tiny wants dates; a moment is first taken to Brasília's calendar."""
+    if isinstance(value, datetime):
+        value = in_brasilia(value).date()
     return value.strftime("%d/%m/%Y")
 
 
 def format_datetime(value: datetime) -> str:
     """`dd/mm/yyyy hh:mm:ss` in Brasília time, as Tiny's update filters want."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(BRASILIA).strftime("%d/%m/%Y %H:%M:%S")
+    return in_brasilia(value).strftime("%d/%m/%Y %H:%M:%S")

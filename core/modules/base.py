@@ -82,6 +82,8 @@ class ModuleContext:
     calls: int = 0
     retries: int = 0
     pending_calls: int = field(default=0, repr=False)
+    #: Tiny's clock at its latest listing answer in this step (the HTTP `Date`).
+    tiny_clock: datetime | None = field(default=None, repr=False)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -142,7 +144,7 @@ class ModuleContext:
         """Check for cancel, then fetch one listing page."""
         self.check()
         self.pending_calls += 1
-        return self.client.list_page(
+        answer = self.client.list_page(
             self.token,
             service,
             list_key,
@@ -152,6 +154,8 @@ class ModuleContext:
             account=self.account,
             on_retry=self.on_retry,
         )
+        self.tiny_clock = answer.served_at or self.tiny_clock
+        return answer
 
     def get_record(self, service: str, record_key: str, record_id: int) -> dict[str, Any] | None:
         """Check for cancel, then fetch one record (None when Tiny has no such record)."""
@@ -242,6 +246,21 @@ class ModuleContext:
                     SyncWatermark.module == self.module,
                 )
             )
+
+    def tiny_now(self) -> datetime:
+        """Tiny's clock: the `Date` of its latest listing answer in this step, else ours."""
+        return self.tiny_clock or utcnow()
+
+    def anchor_watermark(self) -> None:
+        """Fix, once per listing, the watermark it sets when the module finishes.
+
+        Call it when writing a listing's pages: the first call takes Tiny's clock at the
+        first answer served, so a change Tiny stamps after that moment is at or after the
+        watermark, whatever our own clock says; it is kept in the checkpoint (a resumed
+        module keeps it). The next incremental listing asks for changes since the
+        watermark minus an overlap.
+        """
+        self.checkpoint.setdefault("watermark", self.tiny_now().isoformat())
 
     def fresh_watermark(self) -> datetime | None:
         """The watermark if incremental and recent enough for Tiny's change filters."""

@@ -31,8 +31,12 @@ def paged(
     write: WritePage,
     *,
     splittable: bool = True,
+    window: tuple[date, date] | None = None,
 ) -> bool:
     """Fetch and `write` every page of the run's window; True when done, False out of time.
+
+    `window` replaces the run's window (e.g. the order dates an incremental listing narrows
+    over when Tiny refuses it whole).
 
     `params_for(start, end)` gives the query for a date window. Tiny refuses a query that
     matches too many records (code 21); a `splittable` window is then split in two and each
@@ -42,8 +46,9 @@ def paged(
     `write(records, page_no)` must commit (through `ctx.commit`).
     """
     cp = ctx.checkpoint
+    first_day, last_day = window or (ctx.window_start, ctx.window_end)
     windows: list[list[str]] = cp.setdefault(
-        "windows", [[ctx.window_start.isoformat(), ctx.window_end.isoformat()]]
+        "windows", [[first_day.isoformat(), last_day.isoformat()]]
     )
     while windows:
         start, end = (date.fromisoformat(day) for day in windows[0])

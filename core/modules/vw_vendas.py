@@ -1,37 +1,57 @@
-"""Sales (`vw_vendas`): list orders, then enrich new or changed ones with their items.
+"""Sales (`vw_vendas`): list orders, re-read the ones the listing no longer serves, then
+enrich new or changed ones with their items.
 
 Listing: `pedidos.pesquisa.php` by order date for the run's window, or — in incremental mode
 with a recent watermark — by `dataAtualizacao` (changed since), so an unchanged account costs
-one call. Enrichment: `pedido.obter.php` for orders flagged `needsEnrichment` (new, or whose
-listing fingerprint changed), at most TINY_MAX_ENRICH_PER_RUN per run; the rest wait for the
-next run, which the log says.
+one call. Tiny refuses a listing matching too many records (code 21): a window is split in
+halves; an incremental listing is narrowed the same way over an order-date window
+(`dataInicial`/`dataFinal` sent with `dataAtualizacao`) from CHANGES_FROM to a year ahead.
+Every listed row gets `listedAt` (and loses any `deletedAt`: Tiny serves it). The watermark
+is Tiny's clock at the listing's first answer (`ModuleContext.anchor_watermark`).
+
+Re-read (a listing by order date only): every stored order of the window, not deleted, that
+the complete listing did not serve (`listedAt` before the listing started) is read again with
+`pedido.obter.php`: code 32 marks it deleted (`deletedAt`), otherwise it takes its current
+values (its date may have left the window) with its items. Tiny announces no deletes; this is
+how a deleted order stops counting.
+
+Enrichment: `pedido.obter.php` for orders flagged `needsEnrichment` (new, or whose listing
+fingerprint changed), at most TINY_MAX_ENRICH_PER_RUN per run; the rest wait for the next
+run, which the log says. Code 32 there marks the order deleted too.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections import Counter
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
 
-from core.models import SalesOrder, SalesOrderItem, utcnow
+from core.models import SalesOrder, utcnow
 from core.modules.base import ModuleContext
+from core.modules.orders import (
+    Stored,
+    correction,
+    flag_if_changed,
+    listing_view,
+    map_detail,
+    map_details,
+    map_order,
+    order_columns,
+    write_orders,
+)
 from core.modules.paging import batched, paged
+from core.runs.model import Verification
+from core.tiny import today_in_brasilia
 from core.upsert import upsert
 from core.values import (
     BadValue,
     log_set_aside,
     map_records,
-    parse_date,
-    parse_id,
-    parse_money,
-    parse_optional_id,
-    parse_quantity,
-    parse_text,
     set_aside_note,
+    set_aside_ref,
 )
 
 LIST_SERVICE = "pedidos.pesquisa.php"
@@ -39,65 +59,50 @@ DETAIL_SERVICE = "pedido.obter.php"
 ENRICH_BATCH = 10
 #: Changes stamped while a listing runs must not fall between two watermarks.
 WATERMARK_OVERLAP = timedelta(minutes=5)
-
-_LIST_FIELDS = (
-    "numero",
-    "numeroEcommerce",
-    "dataPedido",
-    "dataPrevista",
-    "nomeCliente",
-    "valor",
-    "idVendedor",
-    "nomeVendedor",
-    "situacao",
-    "codigoRastreamento",
-)
+#: The order dates an incremental listing narrows over when Tiny refuses it whole.
+CHANGES_FROM = date(2000, 1, 1)
+CHANGES_AHEAD = timedelta(days=366)
+#: How the log names each kind of correction.
+CORRECTED_PT = {"deleted": "excluído", "canceled": "cancelado", "changed": "alterado"}
 
 
-def map_order(company_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    """A listing record to a SalesOrder row; raises BadValue for a value it cannot store."""
-    row: dict[str, Any] = {
-        "companyId": company_id,
-        "tinyId": parse_id(record.get("id")),
-        "numero": parse_text(record.get("numero"), "numero", 50),
-        "numeroEcommerce": parse_text(record.get("numero_ecommerce"), "numero_ecommerce", 100),
-        "dataPedido": parse_date(record.get("data_pedido"), "data_pedido"),
-        "dataPrevista": parse_date(record.get("data_prevista"), "data_prevista"),
-        "nomeCliente": parse_text(record.get("nome"), "nome", 300),
-        "valor": parse_money(record.get("valor"), "valor"),
-        "idVendedor": parse_optional_id(record.get("id_vendedor"), "id_vendedor"),
-        "nomeVendedor": parse_text(record.get("nome_vendedor"), "nome_vendedor", 200),
-        "situacao": parse_text(record.get("situacao"), "situacao", 60),
-        "codigoRastreamento": parse_text(
-            record.get("codigo_rastreamento"), "codigo_rastreamento", 100
-        ),
-    }
-    fingerprint = "\x1f".join(str(row[f]) for f in _LIST_FIELDS)
-    row["listFingerprint"] = hashlib.md5(fingerprint.encode()).hexdigest()
-    row["needsEnrichment"] = True
-    row["syncedAt"] = utcnow()
-    return row
+def _n(count: int, word: str) -> str:
+    """`1 excluído`, `2 excluídos`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _flag_if_changed(excluded: Any) -> dict[str, Any]:
-    # Keep an enriched order enriched unless its listing changed since.
-    changed = or_(
-        SalesOrder.listFingerprint.is_(None),
-        SalesOrder.listFingerprint != excluded.listFingerprint,
-    )
-    return {"needsEnrichment": or_(changed, SalesOrder.needsEnrichment)}
+def _stored(ctx: ModuleContext, ids: list[int]) -> Stored:
+    if not ids:
+        return {}
+    with ctx.session_factory() as session:
+        rows = session.execute(
+            select(SalesOrder.tinyId, SalesOrder.situacao, SalesOrder.listFingerprint).where(
+                SalesOrder.companyId == ctx.company_id, SalesOrder.tinyId.in_(ids)
+            )
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
 
 class SalesModule:
     key = "vw_vendas"
 
     def run(self, ctx: ModuleContext) -> bool:
-        """List, then enrich; True when both phases are finished."""
+        """List, re-read what the listing missed, then enrich; True when all are finished."""
         cp = ctx.checkpoint
         if cp.get("phase", "list") == "list":
             if not self._list(ctx):
                 return False
-            cp.update(phase="enrich", enriched=0)
+            # Only a listing by order date says which stored orders Tiny no longer serves.
+            by_date = cp["since"] is None and "listStart" in cp
+            cp.update(phase="recheck" if by_date else "checked", enriched=0)
+            ctx.commit()
+        if cp["phase"] == "recheck":
+            if not self._recheck(ctx):
+                return False
+            cp["phase"] = "checked"
+        if cp["phase"] == "checked":
+            self._log_verified(ctx)
+            cp["phase"] = "enrich"
             ctx.commit()
         return self._enrich(ctx)
 
@@ -105,28 +110,123 @@ class SalesModule:
         cp = ctx.checkpoint
         if "since" not in cp:
             since = ctx.fresh_watermark()
-            cp["watermark"] = utcnow().isoformat()
             cp["since"] = (since - WATERMARK_OVERLAP).isoformat() if since else None
+            cp["listStart"] = utcnow().isoformat()
+        if "whole" not in cp:  # fixed once, so a listing resumed another day narrows the same
+            ahead = today_in_brasilia() + CHANGES_AHEAD
+            cp["whole"] = [CHANGES_FROM.isoformat(), ahead.isoformat()]
         since = datetime.fromisoformat(cp["since"]) if cp["since"] else None
+        whole = tuple(date.fromisoformat(d) for d in cp["whole"])
 
         def params_for(start: date, end: date) -> dict[str, Any]:
-            if since is not None:
+            if since is None:
+                return {"dataInicial": start, "dataFinal": end}
+            if (start, end) == whole:
                 return {"dataAtualizacao": since}
-            return {"dataInicial": start, "dataFinal": end}
+            return {"dataAtualizacao": since, "dataInicial": start, "dataFinal": end}
 
         def write(records: list[dict[str, Any]], page_no: int) -> None:
-            page = map_records(records, partial(map_order, ctx.company_id), "pedido")
+            ctx.anchor_watermark()
+            page = map_records(records, partial(map_order, ctx.company_id, now=utcnow()), "pedido")
+            before = _stored(ctx, [r["tinyId"] for r in page.rows])
+            verified = page.verification()
+            verified.corrected = dict(
+                Counter(filter(None, (correction(before.get(r["tinyId"]), r) for r in page.rows)))
+            )
             ctx.commit(
-                partial(upsert, model=SalesOrder, rows=page.rows, extra_set=_flag_if_changed),
+                partial(upsert, model=SalesOrder, rows=page.rows, extra_set=flag_if_changed),
                 processed=len(page.rows),
                 skipped=len(page.set_aside),
                 errors=page.set_aside or None,
-                verified=page.verification(),
+                verified=verified,
             )
             log_set_aside(ctx.log_line, ctx.module, page.set_aside)
 
-        return paged(
-            ctx, LIST_SERVICE, "pedidos", "pedido", params_for, write, splittable=since is None
+        window = None if since is None else (whole[0], whole[1])
+        return paged(ctx, LIST_SERVICE, "pedidos", "pedido", params_for, write, window=window)
+
+    def _recheck(self, ctx: ModuleContext) -> bool:
+        """Re-read the window's stored orders the complete listing did not serve."""
+        cp = ctx.checkpoint
+        list_start = datetime.fromisoformat(cp["listStart"])
+
+        def next_ids() -> list[int]:
+            with ctx.session_factory() as session:
+                return list(
+                    session.scalars(
+                        select(SalesOrder.tinyId)
+                        .where(
+                            SalesOrder.companyId == ctx.company_id,
+                            SalesOrder.dataPedido >= ctx.window_start,
+                            SalesOrder.dataPedido <= ctx.window_end,
+                            SalesOrder.deletedAt.is_(None),
+                            or_(SalesOrder.listedAt.is_(None), SalesOrder.listedAt < list_start),
+                            SalesOrder.tinyId > int(cp.get("recheckedTo", 0)),
+                        )
+                        .order_by(SalesOrder.tinyId)
+                        .limit(ENRICH_BATCH)
+                    )
+                )
+
+        def write(details: dict[int, dict[str, Any] | None]) -> None:
+            if details:
+                cp["recheckedTo"] = max(details)
+            before = _stored(ctx, list(details))
+            now = utcnow()
+            updates: dict[int, dict[str, Any]] = {}
+            items: dict[int, list[dict[str, Any]]] = {}
+            corrected: Counter[str] = Counter()
+            notes, named = [], []
+            for tiny_id, detail in details.items():
+                if detail is None:
+                    updates[tiny_id] = {"deletedAt": now, "needsEnrichment": False}
+                    corrected["deleted"] += 1
+                    continue
+                try:
+                    columns = order_columns(listing_view(detail))
+                    values, items[tiny_id] = map_detail(ctx.company_id, tiny_id, detail)
+                except BadValue as exc:
+                    items.pop(tiny_id, None)
+                    notes.append(set_aside_note("pedido", tiny_id, exc, what="pedido relido"))
+                    named.append(set_aside_ref("pedido", tiny_id, exc))
+                    continue
+                kind = correction(before.get(tiny_id), columns)
+                if kind is not None:
+                    corrected[kind] += 1
+                updates[tiny_id] = {
+                    **columns,
+                    **values,
+                    "needsEnrichment": False,
+                    "enrichedAt": now,
+                    "syncedAt": now,
+                }
+            ctx.commit(
+                partial(write_orders, company_id=ctx.company_id, updates=updates, items=items),
+                skipped=len(notes),
+                errors=notes or None,
+                counters={"rechecked": len(details)},
+                verified=Verification(
+                    corrected=dict(corrected), set_aside=len(notes), set_aside_named=named
+                ),
+            )
+            log_set_aside(ctx.log_line, ctx.module, notes)
+
+        return batched(ctx, DETAIL_SERVICE, "pedido", next_ids, write)
+
+    def _log_verified(self, ctx: ModuleContext) -> None:
+        verified = ctx.entry.verified
+        parts = [f"{verified.listed} no Tiny, {_n(verified.stored, 'gravado')} aqui"]
+        rechecked = ctx.entry.counters.get("rechecked", 0)
+        if ctx.checkpoint.get("since") is None:
+            parts.append(f"{_n(rechecked, 'relido')} por não vir na listagem")
+        fixes = [_n(n, CORRECTED_PT.get(k, k)) for k, n in verified.corrected.items() if n]
+        if fixes:
+            parts.append("corrigidos: " + ", ".join(fixes))
+        ctx.log_line(
+            "info",
+            "Pedidos verificados: " + "; ".join(parts),
+            module=ctx.module,
+            metadata={"verified": verified.to_json(), "rechecked": rechecked},
         )
 
     def _enrich(self, ctx: ModuleContext) -> bool:
@@ -143,6 +243,7 @@ class SalesModule:
                         .where(
                             SalesOrder.companyId == ctx.company_id,
                             SalesOrder.needsEnrichment.is_(True),
+                            SalesOrder.deletedAt.is_(None),
                         )
                         .order_by(SalesOrder.dataPedido.desc(), SalesOrder.tinyId.desc())
                         .limit(min(room, ENRICH_BATCH))
@@ -150,15 +251,27 @@ class SalesModule:
                 )
 
         def write(details: dict[int, dict[str, Any] | None]) -> None:
-            missing = [i for i, d in details.items() if d is None]
             ctx.checkpoint["enriched"] = int(ctx.checkpoint.get("enriched", 0)) + len(details)
+            now = utcnow()
             mapped, set_aside = map_details(ctx.company_id, details)
-            gone = [f"order {i} no longer exists in Tiny (code 32)" for i in missing]
+            # Every order asked is marked enriched, so an order whose detail was set aside is
+            # not asked again and again in this run; one Tiny no longer has is deleted.
+            updates: dict[int, dict[str, Any]] = {}
+            items: dict[int, list[dict[str, Any]]] = {}
+            for tiny_id, detail in details.items():
+                updates[tiny_id] = {"needsEnrichment": False, "enrichedAt": now}
+                if detail is None:
+                    updates[tiny_id]["deletedAt"] = now
+                elif (found := mapped.get(tiny_id)) is not None:
+                    updates[tiny_id].update(found[0])
+                    items[tiny_id] = found[1]
+            deleted = sum(1 for d in details.values() if d is None)
             ctx.commit(
-                partial(_write_details, company_id=ctx.company_id, details=mapped),
-                skipped=len(missing) + len(set_aside),
-                counters={"enriched": len(details) - len(missing) - len(set_aside)},
-                errors=gone + set_aside or None,
+                partial(write_orders, company_id=ctx.company_id, updates=updates, items=items),
+                skipped=len(set_aside),
+                counters={"enriched": len(details) - deleted - len(set_aside)},
+                errors=set_aside or None,
+                verified=Verification(corrected={"deleted": deleted}) if deleted else None,
             )
             log_set_aside(ctx.log_line, ctx.module, set_aside)
 
@@ -168,7 +281,11 @@ class SalesModule:
             left = session.scalar(
                 select(func.count())
                 .select_from(SalesOrder)
-                .where(SalesOrder.companyId == ctx.company_id, SalesOrder.needsEnrichment.is_(True))
+                .where(
+                    SalesOrder.companyId == ctx.company_id,
+                    SalesOrder.needsEnrichment.is_(True),
+                    SalesOrder.deletedAt.is_(None),
+                )
             )
         if left:
             ctx.log_line(
@@ -179,79 +296,6 @@ class SalesModule:
                 metadata={"left": left},
             )
         return True
-
-
-Detail = tuple[dict[str, Any], list[dict[str, Any]]]
-
-
-def map_detail(company_id: str, tiny_id: int, detail: dict[str, Any]) -> Detail:
-    """An order's detail to its SalesOrder columns and item rows; raises BadValue."""
-    cliente = detail.get("cliente")
-    cliente = cliente if isinstance(cliente, dict) else {}
-    values = {
-        "dataFaturamento": parse_date(detail.get("data_faturamento"), "data_faturamento"),
-        "cpfCnpj": parse_text(cliente.get("cpf_cnpj"), "cpf_cnpj", 30),
-        "totalProdutos": parse_money(detail.get("total_produtos"), "total_produtos"),
-        "totalPedido": parse_money(detail.get("total_pedido"), "total_pedido"),
-        "valorDesconto": parse_money(detail.get("valor_desconto"), "valor_desconto"),
-        "valorFrete": parse_money(detail.get("valor_frete"), "valor_frete"),
-    }
-    items = []
-    for position, entry in enumerate(detail.get("itens") or [], start=1):
-        item = entry.get("item", entry) if isinstance(entry, dict) else {}
-        items.append(
-            {
-                "companyId": company_id,
-                "orderTinyId": tiny_id,
-                "position": position,
-                "codigo": parse_text(item.get("codigo"), "codigo", 100),
-                "descricao": parse_text(item.get("descricao"), "descricao", 500),
-                "quantidade": parse_quantity(item.get("quantidade"), "quantidade"),
-                "valorUnitario": parse_money(item.get("valor_unitario"), "valor_unitario"),
-            }
-        )
-    return values, items
-
-
-def map_details(
-    company_id: str, details: dict[int, dict[str, Any] | None]
-) -> tuple[dict[int, Detail | None], list[str]]:
-    """Map each order's detail; one set aside (None, and a note) keeps what is stored."""
-    mapped: dict[int, Detail | None] = {}
-    notes = []
-    for tiny_id, detail in details.items():
-        try:
-            # An order Tiny no longer has loses its items; its listing columns stay.
-            mapped[tiny_id] = map_detail(company_id, tiny_id, detail) if detail else ({}, [])
-        except BadValue as exc:
-            mapped[tiny_id] = None
-            notes.append(set_aside_note("pedido", tiny_id, exc, what="detalhe"))
-    return mapped, notes
-
-
-def _write_details(session: Session, company_id: str, details: dict[int, Detail | None]) -> None:
-    # Every order asked is marked enriched, so an order Tiny no longer has, or whose detail
-    # was set aside, is not asked again and again in this run.
-    now = utcnow()
-    items: list[dict[str, Any]] = []
-    for tiny_id, detail in details.items():
-        values: dict[str, Any] = {"needsEnrichment": False, "enrichedAt": now}
-        if detail is not None:
-            values.update(detail[0])
-            items.extend(detail[1])
-        session.execute(
-            update(SalesOrder)
-            .where(SalesOrder.companyId == company_id, SalesOrder.tinyId == tiny_id)
-            .values(**values)
-        )
-    session.execute(
-        delete(SalesOrderItem).where(
-            SalesOrderItem.companyId == company_id,
-            SalesOrderItem.orderTinyId.in_([i for i, d in details.items() if d is not None]),
-        )
-    )
-    if items:
-        upsert(session, SalesOrderItem, items, key=("companyId", "orderTinyId", "position"))
 
 
 MODULE = SalesModule()

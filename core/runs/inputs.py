@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ValidationError
-from core.models import utcnow
 from core.settings import Settings
+from core.tiny import today_in_brasilia
 
 if TYPE_CHECKING:
     from core.models import SyncRun
@@ -78,7 +78,8 @@ def resolve_window(
     today: date | None = None,
 ) -> tuple[Mode, Window]:
     """Check the mode and period a person asked for, and turn them into dates."""
-    today = today or utcnow().date()
+    # The dates are Tiny's calendar (Brasília): at 22:00 there it is tomorrow in UTC.
+    today = today or today_in_brasilia()
     try:
         parsed_mode = Mode(mode)
     except ValueError as exc:

@@ -173,3 +173,37 @@ def test_dates_go_to_tiny_in_brasilia_time():
     from datetime import datetime
 
     assert format_datetime(datetime(2024, 12, 5, 2, 30, tzinfo=UTC)) == "04/12/2024 23:30:00"
+
+
+def test_a_moment_sent_as_a_date_is_brasilias_day_and_a_naive_one_is_utc():
+    from datetime import date, datetime
+
+    from core.tiny import BRASILIA, format_date, today_in_brasilia
+
+    assert BRASILIA.key == "America/Sao_Paulo"
+    late = datetime(2025, 6, 15, 1, 30, tzinfo=UTC)  # 22:30 on the 14th in Brasília
+    assert format_date(late) == "14/06/2025"
+    assert format_date(date(2025, 6, 15)) == "15/06/2025"
+    assert format_datetime(datetime(2025, 6, 15, 1, 30)) == "14/06/2025 22:30:00"
+    assert today_in_brasilia(late) == date(2025, 6, 14)
+
+
+def test_a_listing_page_carries_tinys_clock_from_the_date_header():
+    from datetime import datetime, timedelta
+
+    sandbox = Sandbox(clock_skew=timedelta(minutes=-10))
+    sandbox.add_account(TOKEN, AccountSpec(orders=20, days=10))
+    served = page(client_for(sandbox)).served_at
+    assert served is not None and served.tzinfo is not None
+    tiny_now = sandbox.now()
+    # HTTP dates have whole seconds; ours is 10 minutes ahead.
+    assert tiny_now - timedelta(seconds=2) <= served <= tiny_now
+    assert served < datetime.now(UTC) - timedelta(minutes=9)
+
+
+@pytest.mark.parametrize("header", [None, "", "not a date"])
+def test_an_answer_without_a_usable_date_header_has_no_tiny_clock(header):
+    from core.tiny import answered_at
+
+    headers = {} if header is None else {"Date": header}
+    assert answered_at(httpx.Response(200, headers=headers)) is None
