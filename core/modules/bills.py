@@ -167,8 +167,9 @@ class OpenBillsModule:
                 listed_since = datetime.fromisoformat(since)
                 missed = or_(model.listedAt.is_(None), model.listedAt < listed_since)
                 where = [model.situacao == situacao, missed]
-                if (date.fromisoformat(start), date.fromisoformat(end)) != WHOLE:
-                    where.append(model.dataEmissao.between(start, end))
+                first, last = date.fromisoformat(start), date.fromisoformat(end)
+                if (first, last) != WHOLE:
+                    where.append(model.dataEmissao.between(first, last))
                 parts.append(and_(*where))
         return or_(*parts) if parts else false()
 

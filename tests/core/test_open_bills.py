@@ -254,3 +254,21 @@ def test_a_listing_that_keeps_moving_past_the_cap_says_so(sqlite_url, sandbox):
     assert entry["verified"]["unconfirmed"] == [LISTING_KEPT_MOVING]
     assert any("ainda mudava após 2 passagens" in m for m in _messages(services, run_id))
     services.close()
+
+
+def test_an_open_position_tiny_refuses_whole_is_listed_by_emission_date_parts(db_url, sandbox):
+    services = make_services(make_settings(db_url), sandbox)
+    spec = fast_spec(payables=1000, max_query_records=100)
+    company = new_company(services, sandbox, "tok-parts", spec)
+    assert len(sandbox.open_bills("tok-parts", "pagar")) > 100  # code 21 for the whole
+    _sync(services, company)
+    # A bill paid after the first run is found again by the re-read of its part's window.
+    first_open = sorted(sandbox.open_bills("tok-parts", "pagar"))[0]
+    sandbox.pay_bill("tok-parts", first_open)
+    run_id = _sync(services, company)
+
+    assert set(_stored_open(services, company)) == set(sandbox.open_bills("tok-parts", "pagar"))
+    assert sandbox.counters("tok-parts").by_code[21] >= 2
+    assert _entry(services, run_id)["verified"]["corrected"] == {"paid": 1}
+    assert any("too many records" in m for m in _messages(services, run_id))
+    services.close()
