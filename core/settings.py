@@ -43,6 +43,8 @@ class Settings:
     sync_module_soft_time_limit_seconds: int = 1800
     sync_module_time_limit_seconds: int = 1900
     max_request_bytes: int = 64 * 1024
+    #: Passes over a multi-page listing before it is accepted as unconfirmed (see paging.paged).
+    sync_listing_max_passes: int = 4
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {

@@ -84,6 +84,11 @@ class ModuleContext:
     pending_calls: int = field(default=0, repr=False)
     #: Tiny's clock at its latest listing answer in this step (the HTTP `Date`).
     tiny_clock: datetime | None = field(default=None, repr=False)
+    #: Set by `paging.paged` while it reads a listing: the checkpoint key under which the
+    #: pass's counts are tallied, and whether they also count in the entry now (the first
+    #: pass, so progress shows live). A confirmed pass's tally replaces the first pass's.
+    tally_key: str | None = field(default=None, repr=False)
+    count_live: bool = field(default=True, repr=False)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -194,16 +199,23 @@ class ModuleContext:
     ) -> None:
         """Write data, counters, verification and checkpoint atomically, or StepInterrupted."""
         before = self.entry.copy()
-        entry = self.entry
-        entry.processed += processed
-        entry.skipped += skipped
-        entry.count("calls", self.pending_calls)
-        for name, value in (counters or {}).items():
-            entry.count(name, value)
-        if errors:
-            entry.add_errors(errors)
-        if verified is not None:
-            entry.verified.add(verified)
+        self.entry.count("calls", self.pending_calls)
+        targets = [self.entry] if self.count_live else []
+        tally = None
+        if self.tally_key is not None:
+            tally = ModuleProgress.from_json(self.checkpoint.get(self.tally_key))
+            targets.append(tally)
+        for entry in targets:
+            entry.processed += processed
+            entry.skipped += skipped
+            for name, value in (counters or {}).items():
+                entry.count(name, value)
+            if errors:
+                entry.add_errors(errors)
+            if verified is not None:
+                entry.verified.add(verified)
+        if tally is not None and self.tally_key is not None:
+            self.checkpoint[self.tally_key] = tally.to_json()
         with self.session_factory() as session:
             if write is not None:
                 write(session)

@@ -61,8 +61,9 @@ def test_create_start_step_until_done_matches_the_sandbox_truth(
     )
     expected = {
         "vw_vendas": len(truth.orders),
-        "vw_contas_receber_posicao": len(truth.receivables_open),
-        "vw_contas_pagar": len(truth.payables_open),
+        # The open position is whole (every emission date); paid bills are the window's.
+        "vw_contas_receber_posicao": len(truth.receivables_open_all),
+        "vw_contas_pagar": len(truth.payables_open_all),
         "vw_contas_pagas": len(truth.payables_paid),
         "vw_contas_recebidas": len(truth.receivables_paid),
         "vw_estoque": len(truth.products),
@@ -70,10 +71,10 @@ def test_create_start_step_until_done_matches_the_sandbox_truth(
     assert {key: entry["processed"] for key, entry in modules.items()} == expected
     assert all(expected.values())
     assert _count(api_services, SalesOrder, company) == len(truth.orders)
-    assert _count(api_services, Payable, company) == len(truth.payables_open) + len(
+    assert _count(api_services, Payable, company) == len(truth.payables_open_all) + len(
         truth.payables_paid
     )
-    assert _count(api_services, Receivable, company) == len(truth.receivables_open) + len(
+    assert _count(api_services, Receivable, company) == len(truth.receivables_open_all) + len(
         truth.receivables_paid
     )
     assert _count(api_services, StockItem, company) == len(truth.products)

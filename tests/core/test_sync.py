@@ -77,10 +77,13 @@ def test_a_period_run_stores_exactly_the_sandbox_truth_for_the_window(services, 
             )
             return {r.tinyId: r.valor for r in rows}
 
-        assert bills(Payable, "aberto") == {k: v["valor"] for k, v in truth.payables_open.items()}
+        # The open position is whole (no emission window); the paid bills are the window's.
+        assert bills(Payable, "aberto") == {
+            k: v["valor"] for k, v in truth.payables_open_all.items()
+        }
         assert bills(Payable, "pago") == {k: v["valor"] for k, v in truth.payables_paid.items()}
         assert bills(Receivable, "aberto") == {
-            k: v["valor"] for k, v in truth.receivables_open.items()
+            k: v["valor"] for k, v in truth.receivables_open_all.items()
         }
         assert bills(Receivable, "pago") == {
             k: v["valor"] for k, v in truth.receivables_paid.items()

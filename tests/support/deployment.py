@@ -177,9 +177,10 @@ def assert_synced(services: Services, company_id: str, truth: Truth) -> None:
             assert [(i.codigo, i.quantidade, i.valorUnitario) for i in got] == [
                 (e["codigo"], e["quantidade"], e["valor_unitario"]) for e in expected
             ]
+        # The open position is whole (every emission date); paid bills are the window's.
         for model, open_, paid in (
-            (Payable, truth.payables_open, truth.payables_paid),
-            (Receivable, truth.receivables_open, truth.receivables_paid),
+            (Payable, truth.payables_open_all, truth.payables_paid),
+            (Receivable, truth.receivables_open_all, truth.receivables_paid),
         ):
             stored = rows(model)
             opened = {b.tinyId: b.valor for b in stored if b.situacao in ("aberto", "parcial")}

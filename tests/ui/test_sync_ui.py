@@ -164,15 +164,16 @@ def test_a_month_sync_shows_modules_moving_to_done_and_the_reports_show_its_numb
     assert page.locator("#kpi-orders").inner_text() == str(len(sold))
     ticket = (total / len(sold)).quantize(Decimal("0.01"))
     assert abs(parse_brl(page.locator("#kpi-ticket").inner_text()) - ticket) <= Decimal("0.01")
-    payables = sum((b["saldo"] for b in truth.payables_open.values()), Decimal("0.00"))
-    receivables = sum((b["saldo"] for b in truth.receivables_open.values()), Decimal("0.00"))
+    # The open position is whole: every bill still owed, whatever its emission date.
+    payables = sum((b["saldo"] for b in truth.payables_open_all.values()), Decimal("0.00"))
+    receivables = sum((b["saldo"] for b in truth.receivables_open_all.values()), Decimal("0.00"))
     assert parse_brl(page.locator("#payables-total").inner_text()) == payables
     assert parse_brl(page.locator("#receivables-total").inner_text()) == receivables
     assert page.locator("#stock-products").inner_text() == str(len(truth.products))
     overdue_rows = page.locator("#payables tr.overdue, #receivables tr.overdue")
     overdue = [
         b
-        for b in [*truth.payables_open.values(), *truth.receivables_open.values()]
+        for b in [*truth.payables_open_all.values(), *truth.receivables_open_all.values()]
         if b["data_vencimento"] < app.today
     ]
     assert (overdue_rows.count() > 0) == bool(overdue)
