@@ -260,6 +260,7 @@ def stock_report(
         StockItem.companyId == company_id,
         StockItem.saldo.is_not(None),
         or_(StockItem.situacao.is_(None), StockItem.situacao == "A"),
+        StockItem.deletedAt.is_(None),
     )
     saldo = func.coalesce(StockItem.saldo, 0, type_=QUANTITY)
     counts = session.execute(

@@ -43,6 +43,8 @@ class Settings:
     sync_module_soft_time_limit_seconds: int = 1800
     sync_module_time_limit_seconds: int = 1900
     max_request_bytes: int = 64 * 1024
+    #: How old a product's balance may get (the stock module's rolling re-check keeps to it).
+    sync_stock_max_age_hours: float = 24.0
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {
