@@ -183,19 +183,7 @@ class StockModule:
     def _unlisted(self, ctx: ModuleContext) -> int:
         """Stored active products this run's product listing did not serve."""
         started = datetime.fromisoformat(ctx.checkpoint["startedAt"])
-        with ctx.session_factory() as session:
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(StockItem)
-                    .where(
-                        StockItem.companyId == ctx.company_id,
-                        ACTIVE,
-                        or_(StockItem.listedAt.is_(None), StockItem.listedAt < started),
-                    )
-                )
-                or 0
-            )
+        return _count(ctx, ACTIVE, or_(StockItem.listedAt.is_(None), StockItem.listedAt < started))
 
     def _left(
         self, ctx: ModuleContext, situacao: str, records: list[dict[str, Any]], page_no: int
@@ -215,11 +203,7 @@ class StockModule:
         if situacao == "E":
             kind, changed = "deleted", StockItem.deletedAt.is_(None)
             values = {"situacao": "E", "deletedAt": now}
-        with ctx.session_factory() as session:
-            found = int(
-                session.scalar(select(func.count()).select_from(StockItem).where(mine, changed))
-                or 0
-            )
+        found = _count(ctx, mine, changed)
 
         def write(session: Session) -> None:
             session.execute(update(StockItem).where(mine, changed).values(syncedAt=now, **values))
@@ -268,10 +252,8 @@ class StockModule:
         started = datetime.fromisoformat(cp["startedAt"])
         mine = and_(StockItem.companyId == ctx.company_id, ACTIVE)
         if cp.get("since") and "quota" not in cp:
-            with ctx.session_factory() as session:
-                active = int(session.scalar(select(func.count(StockItem.id)).where(mine)) or 0)
             quota, horizon = recheck_plan(
-                active,
+                _count(ctx, ACTIVE),
                 ctx.settings.sync_beat_interval_minutes,
                 ctx.settings.sync_stock_max_age_hours,
             )
@@ -307,6 +289,13 @@ class StockModule:
             _write_balances(ctx, records)
 
         return batched(ctx, STOCK_SERVICE, "produto", next_ids, write)
+
+
+def _count(ctx: ModuleContext, *where: ColumnElement[bool]) -> int:
+    """The company's stored products that match `where`."""
+    with ctx.session_factory() as session:
+        query = select(func.count(StockItem.id)).where(StockItem.companyId == ctx.company_id)
+        return int(session.scalar(query.where(*where)) or 0)
 
 
 def _paged_once(
