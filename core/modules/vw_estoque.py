@@ -418,11 +418,10 @@ def _log_summary(ctx: ModuleContext) -> None:
     queued = entry.counters.get("queued", 0)
     ctx.log_line(
         "info",
-        f"Estoque verificado: {seen.listed} produtos ativos listados no Tiny, {seen.stored} "
-        f"gravados; {entry.counters.get('checked', 0)} saldos conferidos, "
-        f"{fixed.get('moved', 0)} corrigidos; {queued} alterações lidas da fila; "
-        f"{fixed.get('deactivated', 0)} desativados e {fixed.get('deleted', 0)} excluídos "
-        "no Tiny",
+        f"Estoque verificado: {seen.listed} produtos ativos no Tiny, {seen.stored} aqui; "
+        f"saldos conferidos: {entry.counters.get('checked', 0)}, "
+        f"corrigidos: {fixed.get('moved', 0)}; alterações lidas da fila: {queued}; "
+        f"desativados: {fixed.get('deactivated', 0)}, excluídos: {fixed.get('deleted', 0)}",
         module=ctx.module,
         metadata={"verified": seen.to_json()},
     )

@@ -214,7 +214,7 @@ def test_a_change_lost_from_the_queue_is_corrected_within_the_stated_bound(db_ur
                 SyncRunLog.runId == fourth["runId"], SyncRunLog.message.like("Estoque verificado%")
             )
         ).one()
-    assert f"{quota} saldos conferidos, 1 corrigidos" in line
+    assert f"saldos conferidos: {quota}, corrigidos: 1;" in line
 
 
 def test_every_balance_older_than_the_max_age_is_rechecked_at_once(db_url, sandbox):
