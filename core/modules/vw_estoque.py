@@ -328,7 +328,7 @@ def _drain_queue(
                 f"{UPDATES_SERVICE} keeps what it served; reading it page by page",
                 module=ctx.module,
             )
-            cp["queuePage"] = number = 2
+            cp["queuePage"] = 2
             if page.is_last:
                 break
             continue

@@ -134,6 +134,21 @@ def test_250_stock_changes_are_all_applied_reading_the_queue_from_page_one(db_ur
     assert second.get("checked", 0) == 0  # nothing re-checked: the queue did it all
 
 
+def test_a_queue_that_keeps_what_it_served_is_read_page_by_page_and_ends(db_url, sandbox):
+    services = make_services(make_settings(db_url, sync_beat_interval_minutes=0), sandbox)
+    spec = fast_spec(products=400, stock_updates_consume=False)
+    company = new_company(services, sandbox, "tok-keeps", spec)
+    _run(services, company)
+    for n, product_id in enumerate(sorted(_truth_balances(sandbox, "tok-keeps"))[:250]):
+        sandbox.move_stock("tok-keeps", product_id, n % 5 + 1)
+    before = sandbox.counters("tok-keeps").per_service[UPDATES_SERVICE]
+    second = _run(services, company)
+    assert _active_balances(services, company) == _truth_balances(sandbox, "tok-keeps")
+    # Page 1, page 1 again (served alike: this queue keeps its records), then pages 2 and 3.
+    assert sandbox.counters("tok-keeps").per_service[UPDATES_SERVICE] - before == 4
+    assert second["queued"] == 250
+
+
 def test_a_tiny_clock_ten_minutes_behind_loses_no_stock_change(db_url):
     sandbox = Sandbox(clock_skew=timedelta(minutes=-10))
     services = make_services(make_settings(db_url, sync_beat_interval_minutes=0), sandbox)
