@@ -45,6 +45,8 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     #: Passes over a multi-page listing before it is accepted as unconfirmed (see paging.paged).
     sync_listing_max_passes: int = 4
+    #: How old a product's balance may get (the stock module's rolling re-check keeps to it).
+    sync_stock_max_age_hours: float = 24.0
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {
