@@ -83,6 +83,7 @@ RATE_LIMIT_CALLS = math.ceil(1.1 * RATE_WINDOW_SECONDS * 1000 / MIN_INTERVAL_MS)
 #: ~20% of calls fail; what each fault is: see docs/reliability.md.
 FAULTS = {"p_5xx": 0.06, "p_code35": 0.05, "p_timeout": 0.03, "p_malformed": 0.06}
 TIMEOUT_SECONDS = 2  # the sandbox's timeout fault holds the answer 3 s: a real client timeout
+API_WORKERS = 4
 
 
 @dataclass
@@ -170,6 +171,8 @@ class Chaos(threading.Thread):
         self.started = started
         self.events: list[Event] = []
         self.errors: list[str] = []
+        #: When the database was declared down, as time.monotonic() (begin, end) pairs.
+        self.outages: list[tuple[float, float]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -212,7 +215,11 @@ class Chaos(threading.Thread):
     def _postgres(self) -> None:
         at = self._now()
         say("chaos: restarting PostgreSQL (pg_ctl restart -m fast)")
-        self.soak.pg.restart(down_seconds=1.0)
+        began = time.monotonic()
+        try:
+            self.soak.pg.restart(down_seconds=1.0)  # returns once the server accepts again
+        finally:
+            self.outages.append((began, time.monotonic()))
         self.events.append(Event(at, "PostgreSQL restart", f"down {self._now() - at:.1f}s"))
 
     def _cron(self) -> None:
@@ -358,8 +365,8 @@ class Soak:
             f"sandbox {sandbox}: {len(self.tokens)} accounts, {RATE_LIMIT_CALLS} calls per "
             f"{RATE_WINDOW_SECONDS:g} s each"
         )
-        self.api = self.deployment.api()
-        say(f"API {self.api} (gunicorn 4 workers x 8 threads)")
+        self.api = self.deployment.api(workers=API_WORKERS)
+        say(f"API {self.api} (gunicorn {API_WORKERS} workers x 8 threads)")
         with self.admin() as client:
             n = 0
             for account, companies in enumerate(plan.accounts):
@@ -520,6 +527,7 @@ class Soak:
     ) -> int:
         """Check everything, print the table and the summary line; returns the exit code."""
         plan = self.plan
+        self.tally.settle(chaos.outages)
         runs = run_figures(self.engine, plan.lease_seconds)
         records = check_records(self.engine, self.deployment.sandbox_url, self.company_tokens, runs)
         tiny = sandbox_admin(self.deployment.sandbox_url, "counters")
@@ -531,6 +539,9 @@ class Soak:
         leaks = find_secrets(self.engine, [*logs, self.pg.log_path], self.tokens)
         leaks += [f"response: {leak}" for leak in self.tally.leaks]
         died = list(self.deployment.check_alive().values())
+        # A gunicorn worker that died drops its connections; the master boots another.
+        api_log = self.deployment.procs["api"].output
+        api_reboots = max(0, api_log.count("Booting worker with pid") - API_WORKERS)
         log_lines = count_log_lines(self.engine)
         kills = [e for e in chaos.events if e.what == "SIGKILL worker"]
         still_active = set(runs.stuck) | set(runs.unfinished)
@@ -587,7 +598,18 @@ class Soak:
             ("  code 11 answers (concurrency)", str(code11), ""),
             ("API requests", f"{api_requests:,}", ""),
             ("  5xx answers", str(self.tally.server_error_count), "0"),
+            (
+                "  503 + Retry-After while PostgreSQL restarted",
+                str(self.tally.outage_answers),
+                "",
+            ),
             ("  requests without an answer", str(no_answer), "0"),
+            (
+                "  GETs sent again (connection closed before an answer)",
+                str(self.tally.retried),
+                "",
+            ),
+            ("  API (gunicorn) workers that died and were booted again", str(api_reboots), "0"),
             (
                 "  bad input not refused with a 4xx",
                 f"{len(self.tally.bad_input_not_refused)} of {self.tally.bad_input:,}",
@@ -633,6 +655,7 @@ class Soak:
             "code-6 answers": code6,
             "API 5xx": self.tally.server_error_count,
             "API requests without an answer": no_answer,
+            "API workers booted again": api_reboots,
             "bad input not refused": len(self.tally.bad_input_not_refused),
             "unauthenticated data": len(self.tally.unauthenticated_got_data),
             "kills not survived": len(kills) - len(survived),
@@ -651,6 +674,7 @@ class Soak:
             "record samples": records.samples,
             "5xx samples": self.tally.server_errors,
             "no answer samples": self.tally.transport_samples,
+            "sent again samples": self.tally.retried_samples,
             "bad input not refused": self.tally.bad_input_not_refused,
             "unauthenticated got data": self.tally.unauthenticated_got_data,
             "leaks": leaks,
@@ -672,6 +696,7 @@ class Soak:
                 "record samples",
                 "5xx samples",
                 "no answer samples",
+                "sent again samples",
                 "bad input not refused",
                 "unauthenticated got data",
                 "leaks",

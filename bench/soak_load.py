@@ -24,6 +24,12 @@ SYNC = "/api/admin/sync/v2"
 KEEPALIVE_EXPIRY_SECONDS = 1.0
 #: Answers kept per kind of failure, so the report can show what went wrong.
 SAMPLES = 20
+#: A GET whose connection the server closed before any answer is sent once more, as a browser
+#: does (RFC 9112, 9.3.1.1): it is the kept-alive connection the server timed out just as the
+#: request went out, when a loaded machine stalls a client or the server past the margin
+#: above. Each retry is counted and shown; a second failure counts as no answer, and a
+#: gunicorn worker that died (the other way a connection drops) fails the soak by itself.
+CLOSED_BEFORE_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 # -- what the clients saw -----------------------------------------------------------------
@@ -37,6 +43,8 @@ class Tally:
     server_error_count: int = 0
     transport_errors: Counter[str] = field(default_factory=Counter)
     transport_samples: list[str] = field(default_factory=list)
+    retried: int = 0
+    retried_samples: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     bodies_scanned: int = 0
     bad_input: int = 0
@@ -44,19 +52,30 @@ class Tally:
     unauthenticated: int = 0
     unauthenticated_got_data: list[str] = field(default_factory=list)
     cancels: Counter[str] = field(default_factory=Counter)
+    #: 503s with Retry-After, as (sent, answered, description), until `settle` judges them.
+    unavailable: list[tuple[float, float, str]] = field(default_factory=list)
+    outage_answers: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._needles = [s.encode() for s in self.secrets]
 
-    def record(self, kind: str, response: httpx.Response) -> None:
-        """Count an answer; remember a 5xx and any body that carries a secret."""
+    def record(self, kind: str, response: httpx.Response, sent: float | None = None) -> None:
+        """Count an answer; remember a 5xx and any body that carries a secret.
+
+        A 503 with Retry-After to a request sent at `sent` (time.monotonic, shared by every
+        process of the machine) waits for `settle`: it is the API's honest answer if the
+        request was in flight while the database was down, a 5xx like any other if not.
+        """
         body = response.content
         leaked = any(needle in body for needle in self._needles)
+        answered = time.monotonic()
         with self.lock:
             self.requests[kind] += 1
             self.bodies_scanned += 1
-            if response.status_code >= 500:
+            if response.status_code == 503 and "Retry-After" in response.headers and sent:
+                self.unavailable.append((sent, answered, _describe(kind, response)))
+            elif response.status_code >= 500:
                 self.server_error_count += 1
                 if len(self.server_errors) < SAMPLES:
                     self.server_errors.append(_describe(kind, response))
@@ -66,13 +85,36 @@ class Tally:
                     where = where.replace(secret, "<Tiny token>")
                 self.leaks.append(where)
 
+    def settle(self, outages: list[tuple[float, float]]) -> None:
+        """Judge the 503s with Retry-After against the declared database outages.
+
+        One whose request overlapped an outage (sent before it ended, answered after it
+        began) is expected; any other counts as a 5xx.
+        """
+        with self.lock:
+            for sent, answered, described in self.unavailable:
+                if any(sent <= end and answered >= begin for begin, end in outages):
+                    self.outage_answers += 1
+                    continue
+                self.server_error_count += 1
+                if len(self.server_errors) < SAMPLES:
+                    self.server_errors.append(f"{described} (outside any database outage)")
+            self.unavailable = []
+
     def transport(self, kind: str, request: str, exc: Exception) -> None:
         """Count a request the API did not answer at all."""
         with self.lock:
             self.requests[kind] += 1
             self.transport_errors[kind] += 1
             if len(self.transport_samples) < SAMPLES:
-                self.transport_samples.append(f"{kind} {request}: {type(exc).__name__}: {exc}")
+                self.transport_samples.append(_failure(kind, request, exc))
+
+    def retry(self, kind: str, request: str, exc: Exception) -> None:
+        """Count a GET sent again after its connection closed before any answer."""
+        with self.lock:
+            self.retried += 1
+            if len(self.retried_samples) < SAMPLES:
+                self.retried_samples.append(_failure(kind, request, exc))
 
     def merge(self, other: dict[str, Any]) -> None:
         """Fold in the figures a poller process sent back."""
@@ -82,8 +124,15 @@ class Tally:
             self.server_errors.extend(other["server_errors"][:SAMPLES])
             self.transport_errors.update(other["transport_errors"])
             self.transport_samples.extend(other["transport_samples"][:SAMPLES])
+            self.retried += other["retried"]
+            self.retried_samples.extend(other["retried_samples"][:SAMPLES])
             self.leaks.extend(other["leaks"])
             self.bodies_scanned += other["bodies_scanned"]
+            self.unavailable.extend(tuple(u) for u in other["unavailable"])
+
+
+def _failure(kind: str, request: str, exc: Exception) -> str:
+    return f"{time.strftime('%H:%M:%S')} {kind} {request}: {type(exc).__name__}: {exc}"
 
 
 def _describe(kind: str, response: httpx.Response) -> str:
@@ -107,12 +156,20 @@ def call(
     client: httpx.Client, tally: Tally, kind: str, method: str, path: str, **kwargs: Any
 ) -> httpx.Response | None:
     """One request through the tally; None when the API did not answer."""
+    sent = time.monotonic()
     try:
-        response = client.request(method, path, **kwargs)
+        try:
+            response = client.request(method, path, **kwargs)
+        except CLOSED_BEFORE_ANSWER as exc:
+            if method != "GET":
+                raise
+            tally.retry(kind, f"{method} {path}", exc)
+            sent = time.monotonic()
+            response = client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
         tally.transport(kind, f"{method} {path}", exc)
         return None
-    tally.record(kind, response)
+    tally.record(kind, response, sent)
     return response
 
 
@@ -201,9 +258,11 @@ class Driver(threading.Thread):
             )
             if started is not None and started.status_code < 500:
                 return run_id
-            if started is not None and started.status_code == 503:
+            retry_after = started.headers.get("Retry-After") if started is not None else None
+            if started is not None and started.status_code == 503 and retry_after is None:
                 return run_id  # the API canceled it: the queue was unreachable
-            self.stop.wait(0.5 * (attempt + 1))
+            # The database is restarting (503 with Retry-After) or no answer: start again.
+            self.stop.wait(float(retry_after) if retry_after else 0.5 * (attempt + 1))
         # Never leave a QUEUED run behind: it would block the company's next runs.
         call(client, self.tally, "cancel", "POST", f"{SYNC}/cancel", json={"runId": run_id})
         return run_id
@@ -321,6 +380,9 @@ def poller_process(
             "server_errors": tally.server_errors,
             "transport_errors": dict(tally.transport_errors),
             "transport_samples": tally.transport_samples,
+            "retried": tally.retried,
+            "retried_samples": tally.retried_samples,
+            "unavailable": tally.unavailable,
             "leaks": tally.leaks,
             "bodies_scanned": tally.bodies_scanned,
             "latencies": [ms for per in latencies for ms in per],

@@ -14,7 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, current_app
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 
 from core.services import Services
@@ -66,12 +69,49 @@ class TinySyncCelery(Celery):
             if self._services is None or self._services_pid != os.getpid():
                 self._services = self._services_factory()
                 self._services_pid = os.getpid()
+                discard_interrupted_connections(self._services.engine)
             return self._services
 
     def warm_up(self) -> None:
         """Build this process's services and open a database connection before its first task."""
         with self.services.engine.connect():
             pass
+
+
+def discard_interrupted_connections(engine: Engine) -> None:
+    """Close, never pool again, a connection that Celery's soft time limit cut mid-call.
+
+    The soft time limit raises SoftTimeLimitExceeded from a signal handler wherever the task
+    is. Inside psycopg's wait for a reply it leaves the connection in the middle of the
+    protocol (status ACTIVE); SQLAlchemy would then roll it back ("another command is already
+    in progress") or, landing in the pool's pre-ping, fail to reset it ("can't change
+    'autocommit' now"), and that error replaces the time limit, or a later task checks the
+    broken connection out. Marking it as disconnected (the `handle_error` event's documented
+    use) makes SQLAlchemy discard that one connection, and the time limit goes on as itself.
+    """
+    if not event.contains(engine, "handle_error", _discard_interrupted):
+        event.listen(engine, "handle_error", _discard_interrupted)
+
+
+def _discard_interrupted(context: ExceptionContext) -> None:
+    limit = _soft_time_limit(context.original_exception)
+    if limit is None:
+        return
+    context.is_disconnect = True
+    context.invalidate_pool_on_disconnect = False  # the other pooled connections are fine
+    if limit is not context.original_exception:
+        raise limit  # not the driver's error while cleaning up after it: the cause
+    if context.sqlalchemy_exception is not None:  # not wrapped in a StatementError either
+        raise SoftTimeLimitExceeded(*limit.args)
+
+
+def _soft_time_limit(exc: BaseException | None) -> SoftTimeLimitExceeded | None:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            return exc
+        exc, seen = exc.__context__, seen + 1
+    return None
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import create_engine
 
 from core.modules import MODULE_KEYS
 from core.settings import Settings
@@ -103,7 +106,7 @@ def test_services_are_built_once_per_process_and_again_after_a_fork(monkeypatch)
     built: list[object] = []
 
     def factory() -> object:
-        built.append(object())
+        built.append(SimpleNamespace(engine=create_engine("sqlite://")))
         return built[-1]
 
     app = _app(factory=factory)

@@ -10,10 +10,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psutil
 import pytest
+from werkzeug.serving import make_server
 
+from core.modules import vw_vendas
+from sandbox import Sandbox
+from sandbox.services import canonical_service
 from tests.support.deployment import Deployment, account, assert_synced, last_month
 from tests.support.processes import wait_until
 
@@ -42,7 +49,6 @@ def test_a_worker_killed_mid_module_is_resumed_and_nothing_is_lost_or_doubled(
     run_id = d.start(company, month=month)
     _mid_module(d, run_id)
 
-    killed_at = time.monotonic()
     if victim == "the whole worker":
         first.kill(signal.SIGKILL)  # main and pool process: no goodbye, the message unacked
         d.worker("second")
@@ -51,10 +57,11 @@ def test_a_worker_killed_mid_module_is_resumed_and_nothing_is_lost_or_doubled(
         # (task_reject_on_worker_lost); the pool starts a new process.
         (pool_process,) = psutil.Process(first.process.pid).children()
         pool_process.kill()
-    run = d.wait_finished(run_id, timeout=60)
+    # How fast recovery is (a lease, a reaper tick, a worker's start) is the benchmarks'
+    # business; here it must happen, within a bound a loaded machine also keeps.
+    run = d.wait_finished(run_id, timeout=180)
 
     assert run.status == "DONE", (run.errorMessage, d.processes_output())
-    assert time.monotonic() - killed_at < 30
     truth = d.sandbox.truth(token, first_day, last_day)
     assert_synced(d.services, company, truth)
     assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
@@ -75,7 +82,7 @@ def test_a_run_ends_done_when_redis_restarts_in_the_middle(deploy, token, redis_
 
     redis_server.restart(down_seconds=1.0)  # no persistence: queues and unacked messages gone
 
-    run = d.wait_finished(run_id, timeout=60)
+    run = d.wait_finished(run_id, timeout=180)
     assert run.status == "DONE", (run.errorMessage, d.processes_output())
     truth = d.sandbox.truth(token, first_day, last_day)
     assert_synced(d.services, company, truth)
@@ -123,21 +130,62 @@ def test_a_worker_busy_and_waiting_for_messages_survives_a_redis_restart(
     assert "Unrecoverable error" not in worker.output
 
 
+class _HeldService:
+    """The sandbox as a WSGI app, with one service's calls held until `release()`.
+
+    A held call stands for a Tiny that stopped answering: the module making it is past any
+    time limit however loaded the machine is, while the other modules answer at once.
+    """
+
+    def __init__(self, sandbox: Sandbox, service: str):
+        self.sandbox = sandbox
+        self.service = service
+        self.held = threading.Event()
+        self._released = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if canonical_service(environ.get("PATH_INFO", "")) == self.service:
+            self.held.set()
+            self._released.wait(timeout=300)
+        return self.sandbox(environ, start_response)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+@contextmanager
+def _served(app: _HeldService) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="held-sandbox", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api2"
+    finally:
+        app.release()
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_module_past_its_soft_time_limit_fails_and_the_next_modules_still_run(
     deploy, token, http_sandbox
 ):
-    d: Deployment = deploy(
-        SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS="1", SYNC_MODULE_TIME_LIMIT_SECONDS="5"
-    )
-    d.worker()
-    company = d.company(token, account(orders=30, products=3))
-    http_sandbox.sandbox.latency_seconds = 0.15  # vw_vendas needs ~13 calls: about 2 s
-    try:
-        run = d.wait_finished(d.start(company), timeout=60)
-    finally:
-        http_sandbox.sandbox.latency_seconds = 0.0
+    held = _HeldService(http_sandbox.sandbox, vw_vendas.LIST_SERVICE)
+    with _served(held) as url:
+        # The soft limit only has to outlast the other modules' few calls, each answered at
+        # once; the hard one kills the process if the soft one were not honoured.
+        d: Deployment = deploy(
+            TINY_API_URL=url,
+            TINY_TIMEOUT_SECONDS="600",
+            SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS="3",
+            SYNC_MODULE_TIME_LIMIT_SECONDS="120",
+        )
+        d.worker()
+        company = d.company(token, account(orders=30, products=3))
+        run_id = d.start(company)
+        wait_until(held.held.is_set, 60, "vw_vendas listing")
+        run = d.wait_finished(run_id, timeout=120)
     modules = {k: m["status"] for k, m in run.progressJson["modules"].items()}
-    assert modules["vw_vendas"] == "failed"
-    assert modules["vw_contas_receber_posicao"] == modules["vw_contas_pagar"] == "done"
+    assert modules["vw_vendas"] == "failed", (modules, d.processes_output())
+    assert modules["vw_contas_receber_posicao"] == modules["vw_contas_pagar"] == "done", modules
     assert run.status == "FAILED"
     assert "vw_vendas" in run.errorMessage and "SoftTimeLimitExceeded" in run.errorMessage
