@@ -147,6 +147,9 @@ class StockModule:
                 params["dataCriacao"] = since.astimezone(BRASILIA).date()
             if not _paged_once(ctx, params, partial(self._products, ctx)):
                 return False
+            served = cp.pop("served", None) or []
+            # Products its accepted pass served are stamped at or after the pass began.
+            cp["activeSince"] = served[0][2] if served else cp["startedAt"]
             cp["phase"] = "inactive" if self._unlisted(ctx) else "updates"
             ctx.commit()
         for situacao, phase, after in (("I", "inactive", "deleted"), ("E", "deleted", "updates")):
@@ -154,6 +157,7 @@ class StockModule:
                 params = {"pesquisa": "", "situacao": situacao}
                 if not _paged_once(ctx, params, partial(self._left, ctx, situacao)):
                     return False
+                cp.pop("served", None)
                 cp["phase"] = after
                 ctx.commit()
         if cp["phase"] == "updates":
@@ -182,8 +186,10 @@ class StockModule:
 
     def _unlisted(self, ctx: ModuleContext) -> int:
         """Stored active products this run's product listing did not serve."""
-        started = datetime.fromisoformat(ctx.checkpoint["startedAt"])
-        return _count(ctx, ACTIVE, or_(StockItem.listedAt.is_(None), StockItem.listedAt < started))
+        since = datetime.fromisoformat(
+            ctx.checkpoint.get("activeSince") or ctx.checkpoint["startedAt"]
+        )
+        return _count(ctx, ACTIVE, or_(StockItem.listedAt.is_(None), StockItem.listedAt < since))
 
     def _left(
         self, ctx: ModuleContext, situacao: str, records: list[dict[str, Any]], page_no: int

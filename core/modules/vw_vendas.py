@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from core.models import SalesOrder, utcnow
 from core.modules.base import ModuleContext
@@ -83,6 +83,29 @@ def _stored(ctx: ModuleContext, ids: list[int]) -> Stored:
         return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def _unserved(served: list[list[str]], list_start: str, ctx: ModuleContext) -> ColumnElement[bool]:
+    """Stored orders of the window that no accepted pass of the listing served.
+
+    A window's accepted pass (see `paged`) stamped every order it served at or after its
+    `since`; an order served only by an earlier pass may have left the listing since. A
+    checkpoint from before `served` existed falls back to the whole window and its start.
+    """
+    windows = served or [[ctx.window_start.isoformat(), ctx.window_end.isoformat(), list_start]]
+    return or_(
+        *(
+            and_(
+                SalesOrder.dataPedido >= date.fromisoformat(start),
+                SalesOrder.dataPedido <= date.fromisoformat(end),
+                or_(
+                    SalesOrder.listedAt.is_(None),
+                    SalesOrder.listedAt < datetime.fromisoformat(since),
+                ),
+            )
+            for start, end, since in windows
+        )
+    )
+
+
 class SalesModule:
     key = "vw_vendas"
 
@@ -94,6 +117,8 @@ class SalesModule:
                 return False
             # Only a listing by order date says which stored orders Tiny no longer serves.
             by_date = cp["since"] is None and "listStart" in cp
+            # Each window's accepted pass began at `since`: rows it served are stamped later.
+            cp["servedWindows"] = cp.pop("served", None) or []
             cp.update(phase="recheck" if by_date else "checked", enriched=0)
             ctx.commit()
         if cp["phase"] == "recheck":
@@ -148,7 +173,7 @@ class SalesModule:
     def _recheck(self, ctx: ModuleContext) -> bool:
         """Re-read the window's stored orders the complete listing did not serve."""
         cp = ctx.checkpoint
-        list_start = datetime.fromisoformat(cp["listStart"])
+        unserved = _unserved(cp.get("servedWindows") or [], cp["listStart"], ctx)
 
         def next_ids() -> list[int]:
             with ctx.session_factory() as session:
@@ -157,10 +182,8 @@ class SalesModule:
                         select(SalesOrder.tinyId)
                         .where(
                             SalesOrder.companyId == ctx.company_id,
-                            SalesOrder.dataPedido >= ctx.window_start,
-                            SalesOrder.dataPedido <= ctx.window_end,
                             SalesOrder.deletedAt.is_(None),
-                            or_(SalesOrder.listedAt.is_(None), SalesOrder.listedAt < list_start),
+                            unserved,
                             SalesOrder.tinyId > int(cp.get("recheckedTo", 0)),
                         )
                         .order_by(SalesOrder.tinyId)
