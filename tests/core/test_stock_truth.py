@@ -226,7 +226,8 @@ def test_a_change_lost_from_the_queue_is_corrected_within_the_stated_bound(db_ur
     with services.session_factory() as session:
         line = session.scalars(
             select(SyncRunLog.message).where(
-                SyncRunLog.runId == fourth["runId"], SyncRunLog.message.like("Estoque verificado%")
+                SyncRunLog.runId == fourth["runId"],
+                SyncRunLog.message.like("Estoque verificado: % produtos ativos no Tiny%"),
             )
         ).one()
     assert f"saldos conferidos: {quota}, corrigidos: 1;" in line
