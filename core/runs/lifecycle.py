@@ -16,7 +16,7 @@ step. Who may execute a RUNNING run is the lease's business (`core.runs.lease`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -122,6 +122,8 @@ def create_run(
     if not company.active:
         raise ValidationError(f"company {company.id} is inactive")
     active = active_run_id(session, company.id)
+    if active and expire_stuck_runs(session, settings, company_id=company.id):
+        active = active_run_id(session, company.id)
     if active:
         raise ActiveRunExists(
             "this company already has a sync in progress", run_id=active, status=None
@@ -336,3 +338,41 @@ def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
     add_log(session, run.id, "warn", f"run expired: {reason}")
     session.commit()
     return get_run(session, run.id)
+
+
+def expire_stuck_runs(
+    session: Session, settings: Settings, *, company_id: str | None = None
+) -> list[str]:
+    """Give up the runs that would block their company's automation forever; their ids.
+
+    - QUEUED for over SYNC_QUEUED_TIMEOUT_SECONDS: created and never started → CANCELED;
+    - RUNNING with no live lease and no progress for SYNC_ABANDONED_AFTER_SECONDS: an
+      inline run whose executor (a browser, a CLI) went away → FAILED, resumable.
+    Called by `create_run` (so a create, a beat tick or a cron run proceeds) and the reaper.
+    """
+    now = utcnow()
+    queued_since = now - timedelta(seconds=settings.sync_queued_timeout_seconds)
+    quiet_since = now - timedelta(seconds=settings.sync_abandoned_after_seconds)
+    stmt = select(SyncRun.id, SyncRun.status).where(
+        or_(
+            (SyncRun.status == RunStatus.QUEUED.value) & (SyncRun.createdAt < queued_since),
+            (SyncRun.status == RunStatus.RUNNING.value)
+            & (SyncRun.updatedAt < quiet_since)
+            & or_(SyncRun.leaseOwner.is_(None), SyncRun.leaseExpiresAt < now),
+        )
+    )
+    if company_id is not None:
+        stmt = stmt.where(SyncRun.companyId == company_id)
+    expired = []
+    for run_id, status in session.execute(stmt.order_by(SyncRun.id)).all():
+        if status == RunStatus.QUEUED:
+            reason = f"not started within {settings.sync_queued_timeout_seconds:g}s"
+        else:
+            reason = f"no executor and no progress for {settings.sync_abandoned_after_seconds:g}s"
+        try:
+            expire_run(session, run_id, reason=reason)
+        except RunStateError:  # it moved meanwhile (started, stepped, canceled)
+            session.rollback()
+            continue
+        expired.append(run_id)
+    return expired
