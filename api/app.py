@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, request
 from sqlalchemy.exc import DBAPIError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     auth,
@@ -65,7 +67,21 @@ def create_app(
         SECRET_KEY=auth.session_key(settings.secret_key, settings.sync_admin_token),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
+        # Cookies signed under an older SECRET_KEY still read (their server-side session
+        # decides whether they count).
+        SECRET_KEY_FALLBACKS=[
+            auth.session_key(key, settings.sync_admin_token) for key in settings.secret_keys[1:]
+        ],
     )
+    if settings.trusted_proxies > 0:
+        # Behind N proxies that set X-Forwarded-For/-Proto/-Host: the client's address (for
+        # throttling) and https (for Secure cookies, redirects) come from them.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's field order
     app.extensions[SERVICES_KEY] = services
     app.extensions[STATE_KEY] = ApiState(
