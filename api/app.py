@@ -31,6 +31,7 @@ from api import (
 from api.errors import ApiError, register_error_handlers
 from api.metrics import Metrics
 from api.state import SERVICES_KEY, STATE_KEY, ApiState, Enqueue
+from api.throttle import throttle
 from core.db import is_outage
 from core.errors import ValidationError
 from core.services import Services, build_services
@@ -92,6 +93,7 @@ def create_app(
     )
 
     register_error_handlers(app)
+    throttle(app, settings)  # before the auth check: a throttled client is not checked again
     auth.protect(app)  # first: nothing about a request is read before it is authorized
     app.before_request(_read_json_body)
     for blueprint in (

@@ -48,7 +48,7 @@ def ping() -> Response:
 
 
 @bp.get("/metrics")
-@spec.validate(resp=answers(None), tags=TAGS)
+@spec.validate(resp=answers(None, 401, 429), tags=TAGS)
 def metrics() -> Response:
     """Prometheus metrics. With `Authorization: Bearer <METRICS_TOKEN>`: runs by status,
     records per module, Tiny calls, step durations; without a token: the process only."""

@@ -40,6 +40,9 @@ def api_settings(db_url: str, **overrides: Any) -> Settings:
         "sync_admin_token": ADMIN_TOKEN,
         "cron_secret": CRON_SECRET,
         "metrics_token": METRICS_TOKEN,
+        # The auth tests try every wrong credential on every route from one address; the
+        # throttle's own tests (tests/api/test_throttle.py) use the default limit.
+        "auth_failure_limit": "100000 per minute",
     }
     return make_settings(db_url, **{**values, **overrides})
 
