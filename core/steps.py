@@ -265,8 +265,8 @@ def _begin_module(ctx: ModuleContext, *, resumed: bool) -> None:
             module=ctx.module,
             metadata={"checkpoint": ctx.checkpoint},
         )
-    elif first_time:
-        ctx.log_line("info", f"module {ctx.module} started", module=ctx.module)
+    # No "module started" line: the progress has its startedAt, and the line that says what
+    # the module did comes when it is done (a run that finds nothing new stays a few lines).
     ctx.commit()
 
 
@@ -295,6 +295,10 @@ def _finish_module(ctx: ModuleContext) -> None:
 
     ctx.commit(write)
     entry = ctx.entry
+    found = entry.verified
+    notable = entry.errors or found.corrected or found.set_aside or found.unconfirmed
+    if ctx.incremental and not notable:
+        return  # a routine incremental run: its last line has every module's count
     ctx.log_line(
         "info",
         f"module {ctx.module} done: {entry.processed} processed, "

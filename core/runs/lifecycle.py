@@ -261,6 +261,7 @@ def finalize_run(session: Session, run_id: str) -> SyncRun:
         return run
     failed = progress.failed
     status = RunStatus.FAILED if failed else RunStatus.DONE
+    counts = ", ".join(f"{key} {entry.processed}" for key, entry in progress.modules.items())
     message = None
     if failed:
         details = "; ".join(
@@ -284,7 +285,7 @@ def finalize_run(session: Session, run_id: str) -> SyncRun:
         session,
         run.id,
         "error" if failed else "info",
-        f"run finished {status.value}: {progress.processed} records processed, "
+        f"run finished {status.value}: {progress.processed} records processed ({counts}), "
         f"{run.tinyCalls} Tiny calls" + (f"; {message}" if message else ""),
     )
     session.commit()
