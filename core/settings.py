@@ -64,6 +64,8 @@ class Settings:
     notify_webhook_secret: str | None = None
     #: `failed` (runs that end FAILED) or `all` (every finished run).
     notify_on: str = "failed"
+    notify_max_attempts: int = 5
+    notify_retry_base_seconds: float = 2.0
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {

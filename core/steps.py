@@ -30,6 +30,7 @@ from core.modules.base import (
     SyncModule,
     set_watermark,
 )
+from core.notify import notify_run_finished
 from core.runs import lease
 from core.runs.inputs import run_window
 from core.runs.lease import StopReason, new_owner
@@ -110,6 +111,10 @@ def run_step(
     """
     owner = owner or new_owner()
     keys = [m.key for m in modules]
+
+    def notify(finished: str) -> None:
+        notify_run_finished(session_factory, settings, finished)
+
     with session_factory() as session:
         run = get_run(session, run_id)
         if run.status == RunStatus.QUEUED:
@@ -120,7 +125,7 @@ def run_step(
             return _result(run, keys)
         key = Progress.from_json(run.progressJson, keys).next_module(keys)
         if key is None:
-            return _result(finalize_run(session, run.id), keys)
+            return _result(finalize_run(session, run.id, on_finish=notify), keys)
         if only_module is not None and key != only_module:
             return _result(run, keys)
         taken_over = lease.take(session, run.id, owner, settings.sync_lease_seconds)
@@ -172,7 +177,7 @@ def run_step(
         run = get_run(session, run.id)
         if run.status == RunStatus.RUNNING:
             if Progress.from_json(run.progressJson, keys).next_module(keys) is None:
-                run = finalize_run(session, run.id)
+                run = finalize_run(session, run.id, on_finish=notify)
         return _result(run, keys, executed=key)
 
 
