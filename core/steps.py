@@ -302,8 +302,8 @@ def _finish_module(ctx: ModuleContext) -> None:
     entry = ctx.entry
     found = entry.verified
     notable = entry.errors or found.corrected or found.set_aside or found.unconfirmed
-    if ctx.incremental and not notable:
-        return  # a routine incremental run: its last line has every module's count
+    if ctx.incremental and not (notable or entry.processed or entry.skipped):
+        return  # found nothing new: the run's last line has every module's count
     ctx.log_line(
         "info",
         f"module {ctx.module} done: {entry.processed} processed, "
