@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, request
 from sqlalchemy.exc import DBAPIError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     auth,
@@ -29,6 +31,7 @@ from api import (
 from api.errors import ApiError, register_error_handlers
 from api.metrics import Metrics
 from api.state import SERVICES_KEY, STATE_KEY, ApiState, Enqueue
+from api.throttle import throttle
 from core.db import is_outage
 from core.errors import ValidationError
 from core.services import Services, build_services
@@ -65,7 +68,21 @@ def create_app(
         SECRET_KEY=auth.session_key(settings.secret_key, settings.sync_admin_token),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
+        # Cookies signed under an older SECRET_KEY still read (their server-side session
+        # decides whether they count).
+        SECRET_KEY_FALLBACKS=[
+            auth.session_key(key, settings.sync_admin_token) for key in settings.secret_keys[1:]
+        ],
     )
+    if settings.trusted_proxies > 0:
+        # Behind N proxies that set X-Forwarded-For/-Proto/-Host: the client's address (for
+        # throttling) and https (for Secure cookies, redirects) come from them.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's field order
     app.extensions[SERVICES_KEY] = services
     app.extensions[STATE_KEY] = ApiState(
@@ -76,6 +93,7 @@ def create_app(
     )
 
     register_error_handlers(app)
+    throttle(app, settings)  # before the auth check: a throttled client is not checked again
     auth.protect(app)  # first: nothing about a request is read before it is authorized
     app.before_request(_read_json_body)
     for blueprint in (

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 
 from api.errors import ApiError
 from api.state import services
+from core.sessions import session_alive
 
 ADMIN_PREFIX = "/api/admin/"
 CRON_PREFIX = "/api/cron/"
@@ -67,10 +68,27 @@ def _require_admin() -> None:
         if given is None or not same_secret(given, expected):
             raise _unauthorized("the admin token is wrong")
         return
-    if session.get("admin") is True:
+    if browser_signed_in():
         _require_csrf()
         return
     raise _unauthorized("this route needs Authorization: Bearer <SYNC_ADMIN_TOKEN>")
+
+
+def browser_signed_in() -> bool:
+    """Whether this request's session cookie names a live server-side session.
+
+    The cookie alone is not enough: sign-out, a new sign-in, the idle and the absolute
+    timeouts end the session row it names (`core.sessions`), and with it every copy of the
+    cookie. Read once per request.
+    """
+    if "tinysync_signed_in" not in g:
+        sid = session.get("sid")
+        alive = False
+        if session.get("admin") is True and isinstance(sid, str) and sid:
+            with services().session_factory() as db:
+                alive = session_alive(db, services().settings, sid)
+        g.tinysync_signed_in = alive
+    return bool(g.tinysync_signed_in)
 
 
 def _require_csrf() -> None:

@@ -7,6 +7,7 @@
     core RunStateError / ActiveRunExists          → 409, with the `runId` it is about
     body over MAX_CONTENT_LENGTH                  → 413
     a body that is not JSON                       → 415
+    too many failed credentials from a client     → 429 with Retry-After (`api.throttle`)
     anything unexpected                           → 500, generic message, logged
     a dependency the route needs is missing       → 503
     the database is down or restarting            → 503 with Retry-After, logged
@@ -92,6 +93,8 @@ def _tiny_error(exc: TinyError) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response | HTTPException:
+    if isinstance(exc.response, Response):
+        return exc.response  # built by who raised it (the throttle's 429, with Retry-After)
     if _wants_html():
         return exc  # a person's browser on a page URL gets Flask's own HTML page
     status = exc.code or 500

@@ -1,4 +1,7 @@
-"""Prometheus metrics of one app, in a registry of its own (no process-global state).
+"""Prometheus metrics of one app, in registries of its own (no process-global state).
+
+Business figures are private: `/metrics` shows them only to `Authorization: Bearer
+<METRICS_TOKEN>`; without a token it shows the process metrics alone.
 
 What the database knows (runs by status, records stored per module, Tiny calls of all runs)
 is read at scrape time, so every API process reports the same cluster-wide numbers. What
@@ -12,7 +15,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -38,9 +48,14 @@ STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 
 
 class Metrics:
-    """The app's registry: database gauges read at scrape time, and step durations."""
+    """The app's registries: `registry` (business figures: runs, records, Tiny calls, step
+    durations; for holders of METRICS_TOKEN) and `public` (this process's CPU, memory, GC)."""
 
     def __init__(self, services: Services):
+        self.public = CollectorRegistry()
+        ProcessCollector(registry=self.public)
+        PlatformCollector(registry=self.public)
+        GCCollector(registry=self.public)
         self.registry = CollectorRegistry()
         self.step_seconds = Histogram(
             "tinysync_step_duration_seconds",
@@ -55,9 +70,11 @@ class Metrics:
         """Record how long one step took."""
         self.step_seconds.labels(module=module or "none").observe(seconds)
 
-    def render(self) -> bytes:
-        """The text exposition format."""
-        return generate_latest(self.registry)
+    def render(self, *, private: bool = True) -> bytes:
+        """The text exposition format: everything, or (private=False) the process only."""
+        if not private:
+            return generate_latest(self.public)
+        return generate_latest(self.public) + generate_latest(self.registry)
 
 
 class _StateCollector(Collector):

@@ -24,8 +24,9 @@ from core.errors import ValidationError
 
 ADMIN: dict[str, list[str]] = {"adminToken": []}
 CRON: dict[str, list[str]] = {"cronSecret": []}
-#: Errors any admin route can answer: bad input, no or wrong token, no CSRF, admin disabled.
-ADMIN_ERRORS = (400, 401, 403, 503)
+#: Errors any admin route can answer: bad input, no or wrong token, no CSRF, too many wrong
+#: tokens from this client (`api.throttle`), admin disabled.
+ADMIN_ERRORS = (400, 401, 403, 429, 503)
 #: Errors of a route that reads a JSON body.
 BODY_ERRORS = (413, 415)
 

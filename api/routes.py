@@ -31,6 +31,7 @@ from api.state import services, state
 from api.status import status_etag
 from core.companies import check_id
 from core.models import SyncRun
+from core.notify import notify_run_finished
 from core.runs import (
     RunStatus,
     cancel_run,
@@ -151,8 +152,13 @@ def status(query: StatusQuery) -> Response:
 )
 def cancel(json: RunIdBody) -> Response:
     """Cancel a QUEUED or RUNNING run; it stops before its next Tiny call."""
-    with services().session_factory() as session:
-        return _run_state(cancel_run(session, json.runId, reason=f"canceled via {_caller()}"))
+    svc = services()
+    with svc.session_factory() as session:
+        was_active = RunStatus(get_run(session, json.runId).status).is_active
+        run = cancel_run(session, json.runId, reason=f"canceled via {_caller()}")
+        if was_active and run.status == RunStatus.CANCELED:
+            notify_run_finished(svc.session_factory, svc.settings, run.id)  # NOTIFY_ON=all
+        return _run_state(run)
 
 
 # -- beyond the seed --------------------------------------------------------------------

@@ -23,7 +23,7 @@ bp = Blueprint("cron", __name__, url_prefix="/api/cron")
 
 
 @bp.post("/sync")
-@spec.validate(resp=answers(CronAnswer, 401, 503), tags=["cron"], security=CRON)
+@spec.validate(resp=answers(CronAnswer, 401, 429, 503), tags=["cron"], security=CRON)
 def sync() -> Response:
     """Create and start an incremental run for every active company that has no active run."""
     require_queue()

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.auth import bearer_token, same_secret
+from api.errors import ApiError
 from api.openapi import answers, document, spec
 from api.schemas import HealthAnswer, PingAnswer
 from api.state import ApiState, state
@@ -46,10 +48,21 @@ def ping() -> Response:
 
 
 @bp.get("/metrics")
-@spec.validate(resp=answers(None), tags=TAGS)
+@spec.validate(resp=answers(None, 401, 429), tags=TAGS)
 def metrics() -> Response:
-    """Prometheus metrics: runs by status, records per module, Tiny calls, step durations."""
-    return Response(state().metrics.render(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus metrics. With `Authorization: Bearer <METRICS_TOKEN>`: runs by status,
+    records per module, Tiny calls, step durations; without a token: the process only."""
+    expected = state().services.settings.metrics_token
+    given = bearer_token()
+    if given is not None and not (expected and same_secret(given, expected)):
+        raise ApiError(
+            401,
+            "the metrics token is wrong",
+            headers={"WWW-Authenticate": 'Bearer realm="tinysync metrics"'},
+        )
+    private = given is not None
+    body = state().metrics.render(private=private)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

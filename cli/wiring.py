@@ -12,7 +12,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from core.services import Services, build_services
-from core.settings import Settings
+from core.settings import Settings, require_secrets
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -47,7 +47,7 @@ def wsgi_app() -> Flask:
     """The Flask app for gunicorn: `gunicorn 'cli:wsgi_app()'`; with a broker, runs go to Celery."""
     from api import create_app
 
-    settings = Settings.from_env()
+    settings = require_secrets(Settings.from_env())  # refuses the demo's secrets in production
     services = build(settings)
     enqueue = None
     if settings.executor == "celery":

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.crypto import account_key, decrypt_token, encrypt_token
+from core.crypto import account_key, decrypt_token, encrypt_token, is_current, rotate_token
 from core.errors import NotFoundError, ValidationError
 from core.models import Company
 from core.settings import Settings
@@ -29,7 +29,7 @@ def add_company(session: Session, settings: Settings, *, name: str, token: str) 
     company = Company(
         name=name,
         active=True,
-        tinyTokenEncrypted=encrypt_token(token, settings.secret_key),
+        tinyTokenEncrypted=encrypt_token(token, settings.secret_keys),
         tinyAccountKey=account_key(token, settings.secret_key),
     )
     session.add(company)
@@ -73,7 +73,22 @@ def set_active(session: Session, company_id: Any, active: bool) -> Company:
 
 def company_token(company: Company, settings: Settings) -> str:
     """The company's Tiny token, decrypted for a call; never log or return it."""
-    return decrypt_token(company.tinyTokenEncrypted, settings.secret_key)
+    return decrypt_token(company.tinyTokenEncrypted, settings.secret_keys)
+
+
+def rotate_tokens(session: Session, settings: Settings) -> tuple[int, int]:
+    """Re-encrypt every stored token under SECRET_KEY; returns (re-encrypted, already current).
+
+    A token no key decrypts raises SyncError before anything is written. The caller commits.
+    (`tinyAccountKey` keeps its value: it only names the account, and running processes
+    share it through the database.)
+    """
+    companies = list(session.scalars(select(Company).order_by(Company.id)))
+    stale = [c for c in companies if not is_current(c.tinyTokenEncrypted, settings.secret_keys)]
+    for company in stale:
+        company.tinyTokenEncrypted = rotate_token(company.tinyTokenEncrypted, settings.secret_keys)
+    session.flush()
+    return len(stale), len(companies) - len(stale)
 
 
 def company_view(company: Company) -> dict[str, Any]:

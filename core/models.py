@@ -201,6 +201,17 @@ class Company(Base):
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class UiSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's random id, never the id itself."""
+
+    __tablename__ = "UiSession"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime())
+    lastSeenAt: Mapped[datetime] = mapped_column(UTCDateTime())
+    revokedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class SyncRun(Base):
     """One sync run; columns named as in the seed's Prisma model, plus lease and checkpoint."""
 
@@ -246,7 +257,10 @@ class SyncRunLog(Base):
     """One line of a run's log."""
 
     __tablename__ = "SyncRunLog"
-    __table_args__ = (Index("ix_SyncRunLog_runId_timestamp", "runId", "timestamp"),)
+    __table_args__ = (
+        Index("ix_SyncRunLog_runId_timestamp", "runId", "timestamp"),
+        Index("ix_SyncRunLog_timestamp", "timestamp"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     runId: Mapped[str] = mapped_column(String(36), ForeignKey("SyncRun.id", ondelete="CASCADE"))

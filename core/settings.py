@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -47,6 +48,28 @@ class Settings:
     sync_listing_max_passes: int = 4
     #: How old a product's balance may get (the stock module's rolling re-check keeps to it).
     sync_stock_max_age_hours: float = 24.0
+    #: Older SECRET_KEYs, comma-separated: stored tokens encrypted under them still decrypt.
+    secret_key_fallbacks: str | None = None
+    #: Session cookies only over HTTPS (set it when the site is served over HTTPS).
+    session_cookie_secure: bool = False
+    #: How many proxies in front of the app set X-Forwarded-* (Werkzeug's ProxyFix); 0: none.
+    trusted_proxies: int = 0
+    session_idle_minutes: float = 120.0
+    session_max_hours: float = 12.0
+    #: Failed sign-ins and failed bearer tokens allowed per client (Flask-Limiter notation).
+    auth_failure_limit: str = "10 per minute"
+    #: Bearer token of the business figures of /metrics (unset: process metrics only).
+    metrics_token: str | None = None
+    sync_queued_timeout_seconds: float = 900.0
+    sync_abandoned_after_seconds: float = 3600.0
+    sync_log_retention_days: int = 90
+    sync_run_retention_days: int = 365
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: str | None = None
+    #: `failed` (runs that end FAILED) or `all` (every finished run).
+    notify_on: str = "failed"
+    notify_max_attempts: int = 5
+    notify_retry_base_seconds: float = 2.0
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {
@@ -104,9 +127,75 @@ class Settings:
         """True when Tiny is the built-in in-process fake."""
         return self.tiny_api_url.strip().lower() == "sandbox"
 
+    @property
+    def embedded(self) -> bool:
+        """A single-machine setup on a SQLite file (the demo's), where the secrets may be
+        left unset; a PostgreSQL deployment must set them (`require_secrets`)."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """SECRET_KEY first (it encrypts), then the fallbacks (they only decrypt)."""
+        older = [k.strip() for k in (self.secret_key_fallbacks or "").split(",") if k.strip()]
+        return (self.secret_key, *older)
+
+
+#: The shortest SECRET_KEY accepted outside the embedded demo.
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_A_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+def _placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return "change-me" in lowered or "changeme" in lowered or lowered in {"secret", "password"}
+
+
+def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[str]:
+    """What is wrong with the secrets; by default checked only outside the embedded setup."""
+    if strict is None:
+        strict = not settings.embedded
+    if not strict:
+        return []
+    problems = []
+    key = settings.secret_key
+    if key == DEV_SECRET_KEY or _placeholder(key) or len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
+            f"characters; make one with: {MAKE_A_SECRET}"
+        )
+    for name in ("sync_admin_token", "cron_secret", "metrics_token", "notify_webhook_secret"):
+        value = getattr(settings, name)
+        if value and _placeholder(value):
+            problems.append(
+                f"{name.upper()} is the placeholder of .env.example; make one with: "
+                f"{MAKE_A_SECRET} (or leave it unset to turn the route off)"
+            )
+    return problems
+
+
+def require_secrets(settings: Settings) -> Settings:
+    """Raise SettingsError naming the first bad secret, unless this is the embedded demo."""
+    problems = secret_problems(settings)
+    if problems:
+        raise SettingsError(problems[0])
+    if not settings.uses_sandbox and secret_problems(settings, strict=True):
+        # SQLite with the real Tiny: allowed (the demo's database, served again), but said.
+        logging.getLogger(__name__).warning(
+            "SECRET_KEY is the development value: Tiny tokens stored in %s are encrypted "
+            "under a public key; set SECRET_KEY before adding a real company",
+            settings.database_url,
+        )
+    return settings
+
 
 def _coerce(field: str, env_name: str, raw: str, type_name: Any) -> Any:
     text = str(type_name)
+    if text.startswith("bool"):
+        if raw.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{env_name}={raw!r} is not true or false")
     try:
         if text.startswith("int"):
             return int(raw)

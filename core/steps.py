@@ -30,6 +30,7 @@ from core.modules.base import (
     SyncModule,
     set_watermark,
 )
+from core.notify import notify_run_finished
 from core.runs import lease
 from core.runs.inputs import run_window
 from core.runs.lease import StopReason, new_owner
@@ -111,6 +112,10 @@ def run_step(
     """
     owner = owner or new_owner()
     keys = [m.key for m in modules]
+
+    def notify(finished: str) -> None:
+        notify_run_finished(session_factory, settings, finished)
+
     with session_factory() as session:
         run = get_run(session, run_id)
         if run.status == RunStatus.QUEUED:
@@ -121,7 +126,7 @@ def run_step(
             return _result(run, keys)
         key = Progress.from_json(run.progressJson, keys).next_module(keys)
         if key is None:
-            return _result(finalize_run(session, run.id), keys)
+            return _result(finalize_run(session, run.id, on_finish=notify), keys)
         if only_module is not None and key != only_module:
             return _result(run, keys)
         taken_over = lease.take(session, run.id, owner, settings.sync_lease_seconds)
@@ -173,7 +178,7 @@ def run_step(
         run = get_run(session, run.id)
         if run.status == RunStatus.RUNNING:
             if Progress.from_json(run.progressJson, keys).next_module(keys) is None:
-                run = finalize_run(session, run.id)
+                run = finalize_run(session, run.id, on_finish=notify)
         return _result(run, keys, executed=key)
 
 
@@ -266,8 +271,8 @@ def _begin_module(ctx: ModuleContext, *, resumed: bool) -> None:
             module=ctx.module,
             metadata={"checkpoint": ctx.checkpoint},
         )
-    elif first_time:
-        ctx.log_line("info", f"module {ctx.module} started", module=ctx.module)
+    # No "module started" line: the progress has its startedAt, and the line that says what
+    # the module did comes when it is done (a run that finds nothing new stays a few lines).
     ctx.commit()
 
 
@@ -296,6 +301,10 @@ def _finish_module(ctx: ModuleContext) -> None:
 
     ctx.commit(write)
     entry = ctx.entry
+    found = entry.verified
+    notable = entry.errors or found.corrected or found.set_aside or found.unconfirmed
+    if ctx.incremental and not (notable or entry.processed or entry.skipped):
+        return  # found nothing new: the run's last line has every module's count
     ctx.log_line(
         "info",
         f"module {ctx.module} done: {entry.processed} processed, "

@@ -59,6 +59,9 @@ def test_the_short_soak_passes_with_every_must_be_zero_figure_at_zero():
     result = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--short"],
         cwd=ROOT,
+        # The stranger battery sends wrong credentials from the drivers' own address; at the
+        # default AUTH_FAILURE_LIMIT the throttle would (rightly) stop the drivers too.
+        env={**os.environ, "AUTH_FAILURE_LIMIT": "1000000 per minute"},
         capture_output=True,
         text=True,
         timeout=SOAK_SECONDS,

@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.services import Services
 from core.settings import Settings
-from worker import consumer, periodic, reaper, tasks
+from worker import consumer, periodic, reaper, retention, tasks
 
 #: A message whose worker died is redelivered after this long on Redis; it must outlast the
 #: hard time limit, or a module still running would be handed to a second worker.
@@ -146,7 +146,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
-    """The reaper every SYNC_REAPER_INTERVAL_SECONDS, and incremental syncs of every company."""
+    """The reaper every SYNC_REAPER_INTERVAL_SECONDS, the daily prune, and incremental syncs
+    of every company."""
     reap_every = timedelta(seconds=settings.sync_reaper_interval_seconds)
     schedule: dict[str, Any] = {
         "reap-stale-runs": {
@@ -154,6 +155,11 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
             "schedule": reap_every,
             "options": {"expires": reap_every.total_seconds()},  # a late tick is only noise
         }
+    }
+    schedule["prune-old-rows"] = {
+        "task": retention.TASK,
+        "schedule": timedelta(seconds=retention.EVERY_SECONDS),
+        "options": {"expires": 3600},
     }
     if settings.sync_beat_interval_minutes > 0:
         sync_every = timedelta(minutes=settings.sync_beat_interval_minutes)
@@ -194,6 +200,11 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
     def reap_stale_runs() -> list[str]:
         """Re-enqueue runs whose executor died or whose next message was lost."""
         return reaper.reap_stale_runs(celery)
+
+    @celery.task(name=retention.TASK, **TASK_OPTIONS)
+    def prune_old_rows() -> dict[str, Any]:
+        """Delete old run logs, old runs (each company's latest kept) and dead sessions."""
+        return retention.prune_old_rows(celery)
 
     @celery.task(name=periodic.TASK, **TASK_OPTIONS)
     def sync_all_companies() -> dict[str, Any]:

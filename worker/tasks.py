@@ -21,6 +21,7 @@ from celery.utils.log import get_task_logger
 
 from core.errors import NotFoundError, RunStateError
 from core.modules import MODULE_KEYS
+from core.notify import notify_run_finished
 from core.runs import ModuleStatus, RunStatus, finalize_run, get_run, new_owner
 from core.runs import remaining_modules as _remaining
 from core.steps import run_step
@@ -122,7 +123,12 @@ def run_module(celery: TinySyncCelery, run_id: str, module: str) -> dict[str, An
 
 def finalize(celery: TinySyncCelery, run_id: str) -> dict[str, Any]:
     """RUNNING → DONE/FAILED once no module is left; a no-op otherwise."""
-    with celery.services.session_factory() as session:
-        run = finalize_run(session, run_id)
+    svc = celery.services
+    with svc.session_factory() as session:
+        run = finalize_run(
+            session,
+            run_id,
+            on_finish=lambda rid: notify_run_finished(svc.session_factory, svc.settings, rid),
+        )
         log.info("run %s: %s", run.id, run.status)
         return {"runId": run.id, "status": run.status}

@@ -1,6 +1,7 @@
 """The browser's sign-in: the admin token exchanged for a session cookie, and sign-out.
 
-The session holds `admin` and a `csrf` token; the API's auth layer (`api.auth`) accepts that
+The session holds `admin`, `sid` (naming its server-side row, `core.sessions`) and a `csrf`
+token; the API's auth layer (`api.auth`) accepts that
 session on `/api/admin/*` and checks `csrf` in the `X-CSRF-Token` header of writes. The
 sign-in and sign-out forms carry their own tokens and must come from this site.
 """
@@ -16,14 +17,16 @@ from urllib.parse import urlsplit
 
 from flask import abort, redirect, render_template, request, session, url_for
 
+from api.auth import browser_signed_in
 from api.state import services
+from core.sessions import open_session, revoke_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def signed_in() -> bool:
-    """Whether this browser session holds the admin sign-in."""
-    return session.get("admin") is True and bool(session.get("csrf"))
+    """Whether this browser session holds a live admin sign-in (checked on the server)."""
+    return bool(session.get("csrf")) and browser_signed_in()
 
 
 def csrf_token() -> str:
@@ -102,15 +105,29 @@ def sign_in_post() -> Any:
         return _sign_in_page("O servidor não tem SYNC_ADMIN_TOKEN configurado.", 503)
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         return _sign_in_page("Token de administrador inválido.", 401)
-    session.clear()  # a fresh session: nothing from before the sign-in survives it
+    with services().session_factory() as db:
+        _revoke_current(db)  # the cookie this browser had before stops counting
+        session.clear()  # a fresh session: nothing from before the sign-in survives it
+        session["sid"] = open_session(db)
+        db.commit()
+    session.permanent = True  # the cookie lasts SESSION_MAX_HOURS, not the browser's life
     session["admin"] = True
     session["csrf"] = secrets.token_urlsafe(32)
     return redirect(_safe_next(request.form.get("next")))
+
+
+def _revoke_current(db: Any) -> None:
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        revoke_session(db, sid)
 
 
 def sign_out() -> Any:
     """End the session (a POST with the page's CSRF token)."""
     if signed_in() and (not _same_origin_request() or not _form_token_matches("csrf")):
         abort(400, description="Pedido de saída inválido.")
+    with services().session_factory() as db:
+        _revoke_current(db)  # every copy of this cookie stops working now
+        db.commit()
     session.clear()
     return redirect(url_for("ui.sign_in"))

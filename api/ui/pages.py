@@ -70,6 +70,8 @@ def page_headers(response: Response) -> Response:
 
 def error_page(error: HTTPException) -> Any:
     """A page's refusal (400, 404) as a page, in Portuguese."""
+    if error.response is not None:  # built by who raised it (the throttle's 429 page)
+        return error.response
     status = error.code or 500
     return render_template("ui/error.html", status=status, message=error.description), status
 

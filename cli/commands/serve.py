@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from cli.console import console
+from cli.console import console, fail
 from cli.wiring import shared_sandbox, wsgi_app
+from core.settings import SettingsError
 
 
 def serve(
     port: int = typer.Option(8000, help="Port."), host: str = typer.Option("127.0.0.1")
 ) -> None:
     """The HTTP API and web UI (development server; use gunicorn in production)."""
-    wsgi_app().run(host=host, port=port, threaded=True)
+    try:
+        app = wsgi_app()
+    except SettingsError as exc:
+        fail(str(exc))
+    app.run(host=host, port=port, threaded=True)
 
 
 def sandbox(

@@ -8,13 +8,16 @@ import typer
 
 from cli.console import fail, load_settings
 from cli.wiring import celery_app
-from core.settings import Settings
+from core.settings import Settings, secret_problems
 
 
 def _broker_settings(what: str) -> Settings:
     settings = load_settings()
     if not settings.celery_broker_url:
         fail(f"CELERY_BROKER_URL is not set: {what} needs a broker (e.g. redis://...)")
+    problems = secret_problems(settings)
+    if problems:
+        fail(problems[0])
     return settings
 
 

@@ -15,13 +15,13 @@ step. Who may execute a RUNNING run is the lease's business (`core.runs.lease`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import date
+from collections.abc import Callable, Collection, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.companies import check_id, get_company
 from core.errors import ActiveRunExists, NotFoundError, RunStateError, ValidationError
@@ -122,6 +122,10 @@ def create_run(
     if not company.active:
         raise ValidationError(f"company {company.id} is inactive")
     active = active_run_id(session, company.id)
+    if active and expire_stuck_runs(
+        session, settings, company_id=company.id, on_finish=_notifier(session, settings)
+    ):
+        active = active_run_id(session, company.id)
     if active:
         raise ActiveRunExists(
             "this company already has a sync in progress", run_id=active, status=None
@@ -249,8 +253,13 @@ def resume_run(session: Session, run_id: Any) -> SyncRun:
     return get_run(session, run.id)
 
 
-def finalize_run(session: Session, run_id: str) -> SyncRun:
-    """RUNNING → DONE or FAILED once no module is pending; idempotent."""
+def finalize_run(
+    session: Session, run_id: str, *, on_finish: Callable[[str], object] | None = None
+) -> SyncRun:
+    """RUNNING → DONE or FAILED once no module is pending; idempotent.
+
+    `on_finish(run_id)` is called after the commit, by the one caller whose transition won.
+    """
     run = get_run(session, run_id)
     if run.status != RunStatus.RUNNING:
         return run
@@ -259,6 +268,7 @@ def finalize_run(session: Session, run_id: str) -> SyncRun:
         return run
     failed = progress.failed
     status = RunStatus.FAILED if failed else RunStatus.DONE
+    counts = ", ".join(f"{key} {entry.processed}" for key, entry in progress.modules.items())
     message = None
     if failed:
         details = "; ".join(
@@ -282,10 +292,12 @@ def finalize_run(session: Session, run_id: str) -> SyncRun:
         session,
         run.id,
         "error" if failed else "info",
-        f"run finished {status.value}: {progress.processed} records processed, "
+        f"run finished {status.value}: {progress.processed} records processed ({counts}), "
         f"{run.tinyCalls} Tiny calls" + (f"; {message}" if message else ""),
     )
     session.commit()
+    if on_finish is not None:
+        on_finish(run.id)
     return get_run(session, run.id)
 
 
@@ -336,3 +348,55 @@ def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
     add_log(session, run.id, "warn", f"run expired: {reason}")
     session.commit()
     return get_run(session, run.id)
+
+
+def expire_stuck_runs(
+    session: Session,
+    settings: Settings,
+    *,
+    company_id: str | None = None,
+    on_finish: Callable[[str], object] | None = None,
+) -> list[str]:
+    """Give up the runs that would block their company's automation forever; their ids.
+
+    - QUEUED for over SYNC_QUEUED_TIMEOUT_SECONDS: created and never started → CANCELED;
+    - RUNNING with no live lease and no progress for SYNC_ABANDONED_AFTER_SECONDS: an
+      inline run whose executor (a browser, a CLI) went away → FAILED, resumable.
+    Called by `create_run` (so a create, a beat tick or a cron run proceeds).
+    `on_finish(run_id)` is called for each run given up.
+    """
+    now = utcnow()
+    queued_since = now - timedelta(seconds=settings.sync_queued_timeout_seconds)
+    quiet_since = now - timedelta(seconds=settings.sync_abandoned_after_seconds)
+    stmt = select(SyncRun.id, SyncRun.status).where(
+        or_(
+            (SyncRun.status == RunStatus.QUEUED.value) & (SyncRun.createdAt < queued_since),
+            (SyncRun.status == RunStatus.RUNNING.value)
+            & (SyncRun.updatedAt < quiet_since)
+            & or_(SyncRun.leaseOwner.is_(None), SyncRun.leaseExpiresAt < now),
+        )
+    )
+    if company_id is not None:
+        stmt = stmt.where(SyncRun.companyId == company_id)
+    expired = []
+    for run_id, status in session.execute(stmt.order_by(SyncRun.id)).all():
+        if status == RunStatus.QUEUED:
+            reason = f"not started within {settings.sync_queued_timeout_seconds:g}s"
+        else:
+            reason = f"no executor and no progress for {settings.sync_abandoned_after_seconds:g}s"
+        try:
+            expire_run(session, run_id, reason=reason)
+        except RunStateError:  # it moved meanwhile (started, stepped, canceled)
+            session.rollback()
+            continue
+        expired.append(run_id)
+        if on_finish is not None:
+            on_finish(run_id)
+    return expired
+
+
+def _notifier(session: Session, settings: Settings) -> Callable[[str], object]:
+    from core.notify import notify_run_finished  # it reads runs; imported when a run ends
+
+    factory = sessionmaker(bind=session.get_bind())
+    return lambda run_id: notify_run_finished(factory, settings, run_id)

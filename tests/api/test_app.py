@@ -49,6 +49,7 @@ def test_cli_wsgi_app_serves_with_the_in_process_sandbox(tmp_path, monkeypatch, 
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("TINY_API_URL", "sandbox")
     monkeypatch.setenv("SYNC_ADMIN_TOKEN", "from-env")
+    monkeypatch.setenv("SECRET_KEY", "a-deployment-secret-of-32-chars-or-more")
     app = cli.wsgi_app()
     client = app.test_client()
     assert client.get("/healthz").status_code == 200

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask, jsonify
 
 from api import create_app
+from core.sessions import open_session
 from tests.support.api import ADMIN_TOKEN, AUTH, CRON, SYNC, api_settings, create_run
 from tests.support.services import make_services
 
@@ -79,9 +80,12 @@ def test_without_an_admin_token_configured_the_admin_routes_are_closed(db_url, s
 
 
 def _signed_in(client, csrf: str = "the-csrf-token") -> None:
+    """A browser session as sign-in leaves it: its server-side row, `admin`, `csrf`."""
+    with client.application.extensions["tinysync"].session_factory() as db:
+        sid = open_session(db)
+        db.commit()
     with client.session_transaction() as session:
-        session["admin"] = True
-        session["csrf"] = csrf
+        session.update(admin=True, csrf=csrf, sid=sid)
 
 
 def test_a_signed_in_browser_session_may_read(client, company):

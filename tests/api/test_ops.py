@@ -10,7 +10,7 @@ from api import create_app
 from core.ratelimit import LocalRateLimiter
 from core.services import build_services
 from sandbox import SandboxTransport
-from tests.support.api import AUTH, SYNC, api_settings, create_run, step_until_done
+from tests.support.api import AUTH, METRICS, SYNC, api_settings, create_run, step_until_done
 from tests.support.env import REDIS_TEST_URL, unavailable
 
 
@@ -70,8 +70,8 @@ def test_healthz_checks_other_brokers_through_kombu(db_url, sandbox):
     services.close()
 
 
-def _metrics(client) -> dict[str, list]:
-    response = client.get("/metrics")
+def _metrics(client, headers=METRICS) -> dict[str, list]:
+    response = client.get("/metrics", headers=headers)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     return {
@@ -157,3 +157,24 @@ def test_openapi_documents_every_api_route_with_its_security(app, client):
 @pytest.mark.parametrize("path", ["/api/admin/sync/v2/runs", "/healthz"])
 def test_head_requests_work_like_get(client, path):
     assert client.head(path, headers=AUTH).status_code == 200
+
+
+def test_metrics_without_the_token_show_the_process_only(client, company):
+    run_id = create_run(client, company)
+    client.post(f"{SYNC}/start", json={"runId": run_id}, headers=AUTH)
+    step_until_done(client, run_id)
+    public = _metrics(client, headers={})
+    assert public and not [name for name in public if name.startswith("tinysync")]
+    assert "process_cpu_seconds" in public or "python_gc_objects_collected" in public
+    for wrong, code in (("Bearer nope", 401), (AUTH["Authorization"], 401), ("Bearer ", 200)):
+        response = client.get("/metrics", headers={"Authorization": wrong})
+        assert response.status_code == code, wrong
+        assert b"tinysync_" not in response.get_data(), wrong
+
+
+def test_metrics_refuse_every_token_when_none_is_configured(db_url, sandbox):
+    app, services = _app(db_url, sandbox, metrics_token=None)
+    response = app.test_client().get("/metrics", headers=METRICS)
+    assert response.status_code == 401
+    assert b"tinysync_runs" not in app.test_client().get("/metrics").get_data()
+    services.close()

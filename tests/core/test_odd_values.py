@@ -20,6 +20,7 @@ from core.models import Payable, SalesOrder, StockItem, SyncRunLog
 from core.reports import today_in_brazil
 from core.runs import create_run, get_run, start_run
 from core.services import Services, build_services
+from core.sessions import open_session
 from sandbox import Sandbox, SandboxTransport
 from tests.support.services import fast_spec, make_settings, new_company, step_until_done
 
@@ -92,9 +93,11 @@ def _reports_answer(services: Services, company: str) -> None:
         sep = "&" if "?" in path else "?"
         response = client.get(f"/api/admin/reports/{path}{sep}companyId={company}", headers=bearer)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:500])
+    with services.session_factory() as db:
+        sid = open_session(db)  # a signed-in browser: its session lives on the server
+        db.commit()
     with client.session_transaction() as session:
-        session["admin"] = True
-        session["csrf"] = "x" * 40
+        session.update(admin=True, csrf="x" * 40, sid=sid)
     response = client.get(f"/relatorios?companyId={company}")
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
 

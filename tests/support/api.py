@@ -13,8 +13,10 @@ from tests.support.services import make_settings
 
 ADMIN_TOKEN = "admin-token-for-tests"
 CRON_SECRET = "cron-secret-for-tests"
+METRICS_TOKEN = "metrics-token-for-tests"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CRON = {"Authorization": f"Bearer {CRON_SECRET}"}
+METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 SYNC = "/api/admin/sync/v2"
 
 
@@ -34,7 +36,14 @@ def small_account(**overrides: Any) -> AccountSpec:
 
 def api_settings(db_url: str, **overrides: Any) -> Settings:
     """Test settings with the admin token and the cron secret set."""
-    values: dict[str, Any] = {"sync_admin_token": ADMIN_TOKEN, "cron_secret": CRON_SECRET}
+    values: dict[str, Any] = {
+        "sync_admin_token": ADMIN_TOKEN,
+        "cron_secret": CRON_SECRET,
+        "metrics_token": METRICS_TOKEN,
+        # The auth tests try every wrong credential on every route from one address; the
+        # throttle's own tests (tests/api/test_throttle.py) use the default limit.
+        "auth_failure_limit": "100000 per minute",
+    }
     return make_settings(db_url, **{**values, **overrides})
 
 

@@ -60,7 +60,7 @@ def deploy(
             "DATABASE_URL": pg_database,
             "CELERY_BROKER_URL": redis_server.url(0),
             "TINY_API_URL": http_sandbox.url,
-            "SECRET_KEY": "worker-tests-secret",
+            "SECRET_KEY": "worker-tests-secret-0123456789abcdef",
             "SYNC_ADMIN_TOKEN": ADMIN_TOKEN,
             "TINY_MIN_INTERVAL": "0",
             "TINY_CONCURRENCY": "4",

@@ -202,8 +202,9 @@ def _log(embedded: Embedded, run_id: str) -> list[str]:
 def test_every_module_is_sent_in_run_order(embedded):
     _, run_id = embedded.started_run("tok-order")
     enqueue_run(embedded.celery, run_id).get(timeout=30)
-    messages = list(reversed(_wait_done_and_log(embedded, run_id)))
-    started = [m.split()[1] for m in messages if m.startswith("module ") and "started" in m]
+    _wait_done_and_log(embedded, run_id)
+    modules = embedded.run(run_id).progressJson["modules"]
+    started = sorted(MODULE_KEYS, key=lambda key: modules[key]["startedAt"])
     assert started == list(MODULE_KEYS)
 
 

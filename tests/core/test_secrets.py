@@ -1,0 +1,133 @@
+"""Secrets: refused when weak outside the embedded setup, HKDF keys, rotation of stored tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+import cli
+from cli import app
+from core.companies import add_company, company_token, rotate_tokens
+from core.crypto import decrypt_token, encrypt_token, is_current
+from core.errors import SyncError
+from core.models import Company
+from core.settings import DEV_SECRET_KEY, Settings, SettingsError, require_secrets
+from tests.support.services import make_services, make_settings
+
+runner = CliRunner()
+GOOD_KEY = "k" * 40
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/never-connected"
+
+
+def _legacy_ciphertext(token: str, secret_key: str) -> str:
+    """A token as the first release stored it: Fernet under one SHA-256 of SECRET_KEY."""
+    digest = hashlib.sha256(("tinysync-token-key:" + secret_key).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest)).encrypt(token.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [None, DEV_SECRET_KEY, "change-me-to-a-long-random-string", "short-but-random-31-chars-xxxxx"],
+)
+def test_a_deployment_refuses_a_weak_secret_key(monkeypatch, tmp_path, key):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", PG_URL)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    if key is not None:
+        monkeypatch.setenv("SECRET_KEY", key)
+    with pytest.raises(SettingsError, match="SECRET_KEY .*secrets.token_urlsafe"):
+        cli.wsgi_app()
+    served = runner.invoke(app, ["serve"])
+    assert served.exit_code == 2
+    assert "SECRET_KEY" in served.output and "Traceback" not in served.output
+
+
+@pytest.mark.parametrize("name", ["SYNC_ADMIN_TOKEN", "CRON_SECRET"])
+def test_a_deployment_refuses_the_placeholders_of_env_example(monkeypatch, tmp_path, name):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", PG_URL)
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    monkeypatch.setenv(name, "change-me")
+    with pytest.raises(SettingsError, match=name):
+        cli.wsgi_app()
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_worker_and_beat_refuse_the_development_key(monkeypatch, tmp_path, command):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", PG_URL)
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert "SECRET_KEY" in result.output
+
+
+def test_the_embedded_default_starts_with_no_configuration(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "SECRET_KEY", "TINY_API_URL", "SYNC_ADMIN_TOKEN", "CRON_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.wsgi_app().test_client().get("/api/ping").status_code == 200
+    assert require_secrets(Settings(tiny_api_url="sandbox")).secret_key == DEV_SECRET_KEY
+
+
+def test_tokens_are_encrypted_under_hkdf_and_old_keys_still_decrypt():
+    new = encrypt_token("tok-1", [GOOD_KEY, "old-key"])
+    assert is_current(new, GOOD_KEY)
+    assert decrypt_token(new, GOOD_KEY) == "tok-1"
+    # Not the first release's derivation any more.
+    assert not is_current(_legacy_ciphertext("tok-1", GOOD_KEY), GOOD_KEY)
+    assert decrypt_token(_legacy_ciphertext("tok-1", GOOD_KEY), GOOD_KEY) == "tok-1"
+    under_old = encrypt_token("tok-2", "old-key")
+    assert decrypt_token(under_old, [GOOD_KEY, "old-key"]) == "tok-2"
+    with pytest.raises(SyncError, match="SECRET_KEY_FALLBACKS"):
+        decrypt_token(under_old, GOOD_KEY)
+
+
+def test_rotate_re_encrypts_every_token_under_the_new_key(db_url, sandbox):
+    old = make_settings(db_url, secret_key="the-old-secret-key")
+    services = make_services(old, sandbox)
+    with services.session_factory() as session:
+        first = add_company(session, old, name="A", token="tok-a")
+        legacy = add_company(session, old, name="B", token="tok-b")
+        legacy.tinyTokenEncrypted = _legacy_ciphertext("tok-b", "the-old-secret-key")
+        session.commit()
+        first_id = first.id
+    services.close()
+
+    new = old.with_(secret_key=GOOD_KEY, secret_key_fallbacks="unrelated, the-old-secret-key")
+    assert new.secret_keys == (GOOD_KEY, "unrelated", "the-old-secret-key")
+    services = make_services(new, sandbox)
+    with services.session_factory() as session:
+        assert rotate_tokens(session, new) == (2, 0)
+        session.commit()
+        assert rotate_tokens(session, new) == (0, 2)
+    only_new = new.with_(secret_key_fallbacks=None)
+    with services.session_factory() as session:
+        tokens = {c.name: company_token(c, only_new) for c in session.scalars(select(Company))}
+        assert tokens == {"A": "tok-a", "B": "tok-b"}
+        assert session.get(Company, first_id).tinyTokenEncrypted
+    services.close()
+
+
+def test_the_rotate_command_says_what_it_did(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    monkeypatch.setenv("TINY_API_URL", "sandbox")
+    monkeypatch.setenv("SECRET_KEY", "old-secret")
+    assert runner.invoke(app, ["company", "add", "--name", "A", "--token", "t-1"]).exit_code == 0
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old-secret")
+    result = runner.invoke(app, ["secrets", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "1 token(s) re-encrypted" in result.output
+    monkeypatch.delenv("SECRET_KEY_FALLBACKS")
+    assert (
+        "0 token(s) re-encrypted under SECRET_KEY, 1 already current"
+        in runner.invoke(app, ["secrets", "rotate"]).output
+    )
