@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,7 @@ def start_gunicorn(url: str, port: int, workers: int, threads: int, log: Path) -
         "DATABASE_URL": url,
         "TINY_API_URL": "sandbox",
         "SYNC_ADMIN_TOKEN": ADMIN_TOKEN,
-        "SECRET_KEY": "bench",
+        "SECRET_KEY": "bench-" + secrets.token_hex(24),
     }
     env.pop("CELERY_BROKER_URL", None)
     command = [

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -97,7 +98,7 @@ def main() -> None:
             "DATABASE_URL": db_url,
             "CELERY_BROKER_URL": redis_server.url(0),
             "TINY_API_URL": tiny_url,
-            "SECRET_KEY": "bench-secret",
+            "SECRET_KEY": "bench-" + secrets.token_hex(24),
             "TINY_MIN_INTERVAL": str(INTERVAL_MS),
             "TINY_CONCURRENCY": "1",
             "TINY_MAX_ENRICH_PER_RUN": "10000",
