@@ -305,19 +305,17 @@ def _finish_module(ctx: ModuleContext) -> None:
     notable = entry.errors or found.corrected or found.set_aside or found.unconfirmed
     if ctx.incremental and not (notable or entry.processed or entry.skipped):
         return  # found nothing new: the run's last line has every module's count
-    ctx.log_line(
-        "info",
-        f"module {ctx.module} done: {entry.processed} processed, "
-        f"{entry.skipped} skipped, {entry.counters.get('calls', 0)} Tiny calls",
-        module=ctx.module,
-        metadata={"processed": entry.processed, "skipped": entry.skipped, **entry.counters},
-    )
     verified = entry.verified
     ctx.log_line(
         "warn" if verified_needs_attention(verified) else "info",
-        verified_log_line(ctx.module, verified),
+        verified_log_line(ctx.module, verified, entry.counters),
         module=ctx.module,
-        metadata={"verified": verified.to_json()},
+        metadata={
+            "processed": entry.processed,
+            "skipped": entry.skipped,
+            **entry.counters,
+            "verified": verified.to_json(),
+        },
     )
 
 

@@ -30,6 +30,14 @@ CORRECTION_WORDS: dict[str, tuple[str, str]] = {
     "deleted": ("excluído", "excluídos"),
     "inactive": ("inativado", "inativados"),
     "changed": ("alterado", "alterados"),
+    "moved": ("saldo alterado", "saldos alterados"),
+    "deactivated": ("desativado", "desativados"),
+}
+#: Counters a module keeps beside its verification, as the log line says them.
+COUNTER_WORDS: dict[str, tuple[str, str]] = {
+    "rechecked": ("relido por não vir mais na listagem", "relidos por não virem mais na listagem"),
+    "checked": ("saldo conferido", "saldos conferidos"),
+    "queued": ("alteração lida da fila", "alterações lidas da fila"),
 }
 
 
@@ -75,12 +83,22 @@ def _clauses(v: Verification, stored_word: str, *, detail: bool) -> str:
     return text
 
 
-def verified_log_line(key: str, v: Verification) -> str:
-    """The log line at a module's end, e.g. "Vendas verificadas: 512 no Tiny, 512 gravadas; …"."""
+def verified_log_line(key: str, v: Verification, counters: dict[str, int] | None = None) -> str:
+    """The log line at a module's end, e.g. "Vendas verificadas: 512 no Tiny, 512 gravadas; …".
+
+    `counters` adds what the module re-read or re-checked ("3 relidos por não virem mais na
+    listagem", "10 saldos conferidos").
+    """
     masculine = key in _MASCULINE
     verified = "verificado" if masculine else "verificadas"
     stored = "gravados" if masculine else "gravadas"
-    return f"{module_label(key)} {verified}: {_clauses(v, stored, detail=True)}"
+    text = f"{module_label(key)} {verified}: {_clauses(v, stored, detail=True)}"
+    extra = [
+        _count(n, *COUNTER_WORDS[name])
+        for name, n in (counters or {}).items()
+        if name in COUNTER_WORDS and n
+    ]
+    return text + "".join(f"; {part}" for part in extra)
 
 
 def verified_summary(v: Verification) -> str:

@@ -140,10 +140,7 @@ class OpenBillsModule:
                 served[PARTIAL] = served[OPEN]
             cp["phase"] = PARTIAL if PARTIAL not in served else "recheck"
             ctx.commit()
-        if not self._recheck(ctx):
-            return False
-        self._log_summary(ctx)
-        return True
+        return self._recheck(ctx)
 
     def _list(self, ctx: ModuleContext, situacao: str) -> bool:
         def params_for(start: date, end: date) -> dict[str, Any]:
@@ -217,21 +214,6 @@ class OpenBillsModule:
             log_set_aside(ctx.log_line, ctx.module, notes)
 
         return batched(ctx, self.detail_service, "conta", next_ids, write)
-
-    def _log_summary(self, ctx: ModuleContext) -> None:
-        entry = ctx.entry
-        found = entry.verified
-        kinds = found.corrected
-        ctx.log_line(
-            "info",
-            f"contas em aberto: {found.listed} no Tiny, {found.stored} gravadas; "
-            f"{entry.counters.get('rechecked', 0)} relidas por não estarem mais na listagem: "
-            f"{kinds.get('paid', 0)} pagas, {kinds.get('partly_paid', 0)} pagas em parte, "
-            f"{kinds.get('canceled', 0)} canceladas, {kinds.get('deleted', 0)} excluídas, "
-            f"{kinds.get('changed', 0)} alteradas",
-            module=ctx.module,
-            metadata={"verified": found.to_json(), "rechecked": entry.counters.get("rechecked", 0)},
-        )
 
 
 Stored = tuple[str | None, Decimal | None, Decimal | None]

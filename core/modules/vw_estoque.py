@@ -165,10 +165,7 @@ class StockModule:
                 return False
             cp["phase"] = "balances"
             ctx.commit()
-        if not self._balances(ctx):
-            return False
-        _log_summary(ctx)
-        return True
+        return self._balances(ctx)
 
     # -- products ------------------------------------------------------------------------
     def _products(self, ctx: ModuleContext, records: list[dict[str, Any]], page_no: int) -> None:
@@ -414,23 +411,6 @@ def _write_balances(ctx: ModuleContext, records: dict[int, dict[str, Any] | None
             f"produto {tiny_id} não existe mais no Tiny (código 32): marcado excluído",
             module=ctx.module,
         )
-
-
-def _log_summary(ctx: ModuleContext) -> None:
-    """One line in Portuguese: what this run verified of the stock."""
-    entry = ctx.entry
-    seen = entry.verified
-    fixed = seen.corrected
-    queued = entry.counters.get("queued", 0)
-    ctx.log_line(
-        "info",
-        f"Estoque verificado: {seen.listed} produtos ativos no Tiny, {seen.stored} aqui; "
-        f"saldos conferidos: {entry.counters.get('checked', 0)}, "
-        f"corrigidos: {fixed.get('moved', 0)}; alterações lidas da fila: {queued}; "
-        f"desativados: {fixed.get('deactivated', 0)}, excluídos: {fixed.get('deleted', 0)}",
-        module=ctx.module,
-        metadata={"verified": seen.to_json()},
-    )
 
 
 MODULE = StockModule()

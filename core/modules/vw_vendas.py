@@ -62,13 +62,6 @@ WATERMARK_OVERLAP = timedelta(minutes=5)
 #: The order dates an incremental listing narrows over when Tiny refuses it whole.
 CHANGES_FROM = date(2000, 1, 1)
 CHANGES_AHEAD = timedelta(days=366)
-#: How the log names each kind of correction.
-CORRECTED_PT = {"deleted": "excluído", "canceled": "cancelado", "changed": "alterado"}
-
-
-def _n(count: int, word: str) -> str:
-    """`1 excluído`, `2 excluídos`."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _stored(ctx: ModuleContext, ids: list[int]) -> Stored:
@@ -126,7 +119,6 @@ class SalesModule:
                 return False
             cp["phase"] = "checked"
         if cp["phase"] == "checked":
-            self._log_verified(ctx)
             cp["phase"] = "enrich"
             ctx.commit()
         return self._enrich(ctx)
@@ -235,22 +227,6 @@ class SalesModule:
             log_set_aside(ctx.log_line, ctx.module, notes)
 
         return batched(ctx, DETAIL_SERVICE, "pedido", next_ids, write)
-
-    def _log_verified(self, ctx: ModuleContext) -> None:
-        verified = ctx.entry.verified
-        parts = [f"{verified.listed} no Tiny, {_n(verified.stored, 'gravado')} aqui"]
-        rechecked = ctx.entry.counters.get("rechecked", 0)
-        if ctx.checkpoint.get("since") is None:
-            parts.append(f"{_n(rechecked, 'relido')} por não vir na listagem")
-        fixes = [_n(n, CORRECTED_PT.get(k, k)) for k, n in verified.corrected.items() if n]
-        if fixes:
-            parts.append("corrigidos: " + ", ".join(fixes))
-        ctx.log_line(
-            "info",
-            "Pedidos verificados: " + "; ".join(parts),
-            module=ctx.module,
-            metadata={"verified": verified.to_json(), "rechecked": rechecked},
-        )
 
     def _enrich(self, ctx: ModuleContext) -> bool:
         cap = ctx.settings.tiny_max_enrich_per_run

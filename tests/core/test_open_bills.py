@@ -137,7 +137,7 @@ def test_a_bill_paid_between_two_pages_of_the_open_listing_loses_no_other(
     messages = _messages(services, run_id)
     # Pass 2 differs from pass 1 (the paid bill is gone), so a third pass confirms the second.
     assert any("lendo de novo (passagem 3)" in m for m in messages)
-    assert any(m.startswith("contas em aberto:") and "1 pagas" in m for m in messages)
+    assert any(m.startswith("Contas a pagar verificadas:") and "(1 pago)" in m for m in messages)
     services.close()
 
 

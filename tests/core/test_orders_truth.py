@@ -83,8 +83,8 @@ def test_an_order_deleted_in_tiny_leaves_the_sales_totals_after_the_next_period_
     assert sandbox.counters("tok-del").per_service["pedido.obter.php"] == calls_before + 1
     n = len(truth.orders)
     assert (
-        f"Pedidos verificados: {n} no Tiny, {n} gravados aqui; 1 relido por não vir na "
-        "listagem; corrigidos: 1 excluído"
+        f"Vendas verificadas: {n} no Tiny, {n} gravadas; 1 corrigido (1 excluído); "
+        "1 relido por não vir mais na listagem"
     ) in _messages(services, run_id)
 
 

@@ -117,4 +117,4 @@ def test_a_module_of_its_own_runs_pauses_and_resumes_from_its_checkpoint(service
         assert done.tinyCalls == 2 * total_pages
         assert session.scalar(select(func.count()).select_from(SalesOrder)) == 0
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run.id))
-        assert any(m.startswith(f"module {KEY} done") for m in messages)
+        assert any(m.startswith(f"{KEY} verificadas:") for m in messages)
