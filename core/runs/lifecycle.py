@@ -295,9 +295,12 @@ def finalize_run(
         f"run finished {status.value}: {progress.processed} records processed ({counts}), "
         f"{run.tinyCalls} Tiny calls" + (f"; {message}" if message else ""),
     )
+    # Read the id before the commit expires `run`: refreshing it afterwards would open a
+    # transaction (on SQLite, the write lock) that on_finish's own session would wait on.
+    finished_id = run.id
     session.commit()
     if on_finish is not None:
-        on_finish(run.id)
+        on_finish(finished_id)
     return get_run(session, run.id)
 
 
@@ -390,6 +393,7 @@ def expire_stuck_runs(
             session.rollback()
             continue
         expired.append(run_id)
+        session.commit()  # end the read expire_run began: on_finish opens a session of its own
         if on_finish is not None:
             on_finish(run_id)
     return expired
