@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.errors import BadValue
 from core.models import Payable, Receivable, utcnow
 from core.modules.base import ModuleContext
-from core.modules.paging import batched, mark_listed, paged
+from core.modules.paging import batched, mark_listed, paged, stored_ids_after
 from core.runs.model import Verification
 from core.upsert import upsert
 from core.values import (
@@ -175,20 +175,8 @@ class OpenBillsModule:
         unserved = self._unserved(ctx.checkpoint.get("servedBy") or {})
 
         def next_ids() -> list[int]:
-            with ctx.session_factory() as session:
-                return list(
-                    session.scalars(
-                        select(model.tinyId)
-                        .where(
-                            model.companyId == ctx.company_id,
-                            model.deletedAt.is_(None),
-                            model.tinyId > int(ctx.checkpoint.get("after") or 0),
-                            unserved,
-                        )
-                        .order_by(model.tinyId)
-                        .limit(RECHECK_BATCH)
-                    )
-                )
+            after = int(ctx.checkpoint.get("after") or 0)
+            return stored_ids_after(ctx, model, after, RECHECK_BATCH, unserved)
 
         def write(records: dict[int, dict[str, Any] | None]) -> None:
             with ctx.session_factory() as session:

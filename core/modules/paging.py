@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
+
 from core.errors import TinyQueryTooLarge
 from core.models import utcnow
 from core.modules.base import ModuleContext
@@ -260,3 +262,24 @@ def batched(
             raise pause
         if ctx.out_of_time():
             return False
+
+
+def stored_ids_after(
+    ctx: ModuleContext, model: Any, after: int, limit: int, *where: ColumnElement[bool]
+) -> list[int]:
+    """The next `limit` Tiny ids (above `after`) of the company's not-deleted `model` rows
+    matching `where`: the cursor a re-read walks with `batched`."""
+    with ctx.session_factory() as session:
+        return list(
+            session.scalars(
+                select(model.tinyId)
+                .where(
+                    model.companyId == ctx.company_id,
+                    model.deletedAt.is_(None),
+                    model.tinyId > after,
+                    *where,
+                )
+                .order_by(model.tinyId)
+                .limit(limit)
+            )
+        )

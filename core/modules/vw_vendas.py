@@ -42,7 +42,7 @@ from core.modules.orders import (
     order_columns,
     write_orders,
 )
-from core.modules.paging import batched, paged
+from core.modules.paging import batched, paged, stored_ids_after
 from core.runs.model import Verification
 from core.tiny import today_in_brasilia
 from core.upsert import upsert
@@ -168,20 +168,8 @@ class SalesModule:
         unserved = _unserved(cp.get("servedWindows") or [], cp["listStart"], ctx)
 
         def next_ids() -> list[int]:
-            with ctx.session_factory() as session:
-                return list(
-                    session.scalars(
-                        select(SalesOrder.tinyId)
-                        .where(
-                            SalesOrder.companyId == ctx.company_id,
-                            SalesOrder.deletedAt.is_(None),
-                            unserved,
-                            SalesOrder.tinyId > int(cp.get("recheckedTo", 0)),
-                        )
-                        .order_by(SalesOrder.tinyId)
-                        .limit(ENRICH_BATCH)
-                    )
-                )
+            after = int(cp.get("recheckedTo", 0))
+            return stored_ids_after(ctx, SalesOrder, after, ENRICH_BATCH, unserved)
 
         def write(details: dict[int, dict[str, Any] | None]) -> None:
             if details:
