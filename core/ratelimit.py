@@ -28,6 +28,9 @@ class RateLimiter(Protocol):
 
     def slot(self, key: str) -> AbstractContextManager[None]: ...
 
+    def observe_limit(self, key: str, calls_per_minute: int) -> None:
+        """Tiny announced `key`'s plan limit (v2 `x-limit-api`, v3 `X-RateLimit-Limit`)."""
+
 
 class NoRateLimiter:
     """A limiter that never waits (benchmarks of code paths other than pacing)."""
@@ -35,6 +38,9 @@ class NoRateLimiter:
     @contextmanager
     def slot(self, key: str) -> Iterator[None]:
         yield
+
+    def observe_limit(self, key: str, calls_per_minute: int) -> None:
+        """Nothing to pace."""
 
 
 class LocalRateLimiter:
@@ -63,6 +69,9 @@ class LocalRateLimiter:
             start = max(now, self._next_start.get(key, now))
             self._next_start[key] = start + self.interval
             return start - now
+
+    def observe_limit(self, key: str, calls_per_minute: int) -> None:
+        """Not used yet: every key keeps `min_interval_ms` (per-account pacing is issue 11)."""
 
     def _semaphore(self, key: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -163,6 +172,9 @@ class RedisRateLimiter:
             yield
         finally:
             self._free(keys[1], holder)
+
+    def observe_limit(self, key: str, calls_per_minute: int) -> None:
+        """Not used yet: every key keeps `min_interval_ms` (per-account pacing is issue 11)."""
 
     def _free(self, slots_key: str, holder: str) -> None:
         try:
