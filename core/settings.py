@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -129,9 +128,10 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        """A single-machine setup on a SQLite file (the demo's), where the secrets may be
-        left unset; a PostgreSQL deployment must set them (`require_secrets`)."""
-        return self.database_url.startswith("sqlite")
+        """The embedded default: a SQLite file *and* the in-process sandbox (the demo's),
+        where no real Tiny token can be stored, so the secrets may be left unset. Anything
+        else (PostgreSQL, or SQLite talking to a real Tiny) must set them (`require_secrets`)."""
+        return self.database_url.startswith("sqlite") and self.uses_sandbox
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -174,17 +174,10 @@ def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[s
 
 
 def require_secrets(settings: Settings) -> Settings:
-    """Raise SettingsError naming the first bad secret, unless this is the embedded demo."""
+    """Raise SettingsError naming the first bad secret, unless this is the embedded default."""
     problems = secret_problems(settings)
     if problems:
         raise SettingsError(problems[0])
-    if not settings.uses_sandbox and secret_problems(settings, strict=True):
-        # SQLite with the real Tiny: allowed (the demo's database, served again), but said.
-        logging.getLogger(__name__).warning(
-            "SECRET_KEY is the development value: Tiny tokens stored in %s are encrypted "
-            "under a public key; set SECRET_KEY before adding a real company",
-            settings.database_url,
-        )
     return settings
 
 
