@@ -110,7 +110,7 @@ def _deliver(
     secret = settings.notify_webhook_secret or ""
     host = urlsplit(url).netloc or "the webhook"
     attempts = max(1, settings.notify_max_attempts)
-    outcome = "no answer"
+    outcome = "sem resposta"
     for attempt in range(1, attempts + 1):
         headers = {
             "Content-Type": "application/json",
@@ -121,15 +121,15 @@ def _deliver(
         try:
             answer = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
         except httpx.HTTPError as exc:
-            outcome = type(exc).__name__
+            outcome = f"sem resposta: {type(exc).__name__}"
         else:
             if answer.is_success:
                 _log(
                     session_factory,
                     run_id,
                     "info",
-                    f"notification delivered to {host} "
-                    f"(HTTP {answer.status_code}, attempt {attempt})",
+                    f"notificação entregue a {host} "
+                    f"(HTTP {answer.status_code}, tentativa {attempt})",
                 )
                 return
             outcome = f"HTTP {answer.status_code}"
@@ -141,7 +141,7 @@ def _deliver(
         session_factory,
         run_id,
         "warn",
-        f"notification to {host} not delivered ({outcome}, after {attempt} attempt(s))",
+        f"notificação para {host} não entregue ({outcome}, após {attempt} tentativa(s))",
     )
 
 
