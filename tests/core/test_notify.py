@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from api import create_app
 from core.models import SyncRun, SyncRunLog, utcnow
 from core.modules.base import ModuleContext
 from core.runs import cancel_run, create_run, fail_run, notifier, start_run
 from core.steps import run_step
+from tests.support.api import AUTH, SYNC, api_settings
 from tests.support.processes import free_port, wait_until
-from tests.support.services import new_company
+from tests.support.services import make_services, new_company
 
 SECRET = "webhook-secret-for-tests"
 KEY = "vw_breaks"
@@ -242,3 +244,24 @@ def test_every_way_a_run_ends_goes_through_the_one_notification_hook(
     sent = [json.loads(body) for _, body in hook.received]
     assert [(s["runId"], s["status"]) for s in sent] == [(run_id, status)]
     assert sum("notificação entregue" in m for m in _logs(services, run_id)) == 1
+
+
+def test_a_cancel_through_the_api_is_notified_once_with_notify_on_all(db_url, sandbox, receiver):
+    hook = receiver([])
+    settings = api_settings(
+        db_url, notify_webhook_url=hook.url, notify_webhook_secret=SECRET, notify_on="all"
+    )
+    services = make_services(settings, sandbox)
+    try:
+        client = create_app(services=services).test_client()
+        run_id = _started(services, sandbox, "tok-api-cancel", settings)
+        for _ in range(2):  # the second cancel finds it over: answered, not sent again
+            answer = client.post(f"{SYNC}/cancel", json={"runId": run_id}, headers=AUTH)
+            assert answer.status_code == 200, answer.get_data(True)
+        wait_until(_no_delivery_in_flight, 10, "every notification thread to end")
+    finally:
+        services.close()
+    sent = [json.loads(body) for _, body in hook.received]
+    assert [(s["runId"], s["event"], s["status"]) for s in sent] == [
+        (run_id, "run.finished", "CANCELED")
+    ]
