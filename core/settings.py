@@ -39,6 +39,8 @@ class Settings:
     sync_step_budget_seconds: float = 20.0
     sync_lease_seconds: float = 60.0
     sync_reaper_interval_seconds: float = 30.0
+    #: Take-overs of one run's stalled executor before the reaper gives the run up (FAILED).
+    sync_max_resumes: int = 10
     sync_beat_interval_minutes: float = 30.0
     sync_module_soft_time_limit_seconds: int = 1800
     sync_module_time_limit_seconds: int = 1900
