@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from tests.support.api import AUTH, SYNC, api_settings
 from tests.support.processes import free_port, wait_until
 from tests.support.services import make_services, new_company
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "webhook-secret-for-tests"
 KEY = "vw_breaks"
 
@@ -265,3 +269,40 @@ def test_a_cancel_through_the_api_is_notified_once_with_notify_on_all(db_url, sa
     assert [(s["runId"], s["event"], s["status"]) for s in sent] == [
         (run_id, "run.finished", "CANCELED")
     ]
+
+
+EXITS_AT_ONCE = """
+import sys
+from core.runs import create_run, fail_run, notifier, start_run
+from tests.support.services import make_services, make_settings, new_company
+from sandbox import Sandbox
+
+url, secret, db_url = sys.argv[1:4]
+settings = make_settings(db_url, notify_webhook_url=url, notify_webhook_secret=secret,
+                         notify_retry_base_seconds=0.2)
+sandbox = Sandbox()
+services = make_services(settings, sandbox)
+company = new_company(services, sandbox, "tok-exit")
+with services.session_factory() as session:
+    run = create_run(session, settings, company_id=company, mode="incremental", modules=["x"])
+    start_run(session, run.id)
+    fail_run(session, run.id, "o executor desistiu", on_finish=notifier(session, settings))
+print(run.id)
+"""
+
+
+def test_a_process_that_ends_right_after_a_failure_still_delivers_it(db_url, receiver):
+    # A CLI sync ends as soon as its run does; the delivery (here after one refusal and a
+    # back-off) must not die with the process.
+    hook = receiver([503])
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_AT_ONCE, hook.url, SECRET, db_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = done.stdout.strip().splitlines()[-1]
+    assert len(hook.received) == 2  # refused once, then delivered, before the process ended
+    assert json.loads(hook.received[-1][1])["runId"] == run_id
