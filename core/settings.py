@@ -152,6 +152,21 @@ def _placeholder(value: str) -> bool:
     return "change-me" in lowered or "changeme" in lowered or lowered in {"secret", "password"}
 
 
+def _weak_key(key: str) -> bool:
+    return key == DEV_SECRET_KEY or _placeholder(key) or len(key) < MIN_SECRET_KEY_LENGTH
+
+
+def token_key_problem(settings: Settings) -> str | None:
+    """Why a Tiny token must not be stored under these settings, if so: a real Tiny's token
+    (anything but the in-process sandbox) under a weak SECRET_KEY, whatever the database."""
+    if settings.uses_sandbox or not _weak_key(settings.secret_key):
+        return None
+    return (
+        f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
+        f"characters: set it before storing a Tiny token; make one with: {MAKE_A_SECRET}"
+    )
+
+
 def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[str]:
     """What is wrong with the secrets; by default checked only outside the embedded setup."""
     if strict is None:
@@ -159,8 +174,7 @@ def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[s
     if not strict:
         return []
     problems = []
-    key = settings.secret_key
-    if key == DEV_SECRET_KEY or _placeholder(key) or len(key) < MIN_SECRET_KEY_LENGTH:
+    if _weak_key(settings.secret_key):
         problems.append(
             f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
             f"characters; make one with: {MAKE_A_SECRET}"

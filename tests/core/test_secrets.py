@@ -15,9 +15,16 @@ import cli
 from cli import app
 from core.companies import add_company, company_token, rotate_tokens
 from core.crypto import decrypt_token, encrypt_token, is_current
+from core.db import make_engine
 from core.errors import SyncError
 from core.models import Company
-from core.settings import DEV_SECRET_KEY, Settings, SettingsError, require_secrets
+from core.settings import (
+    DEV_SECRET_KEY,
+    Settings,
+    SettingsError,
+    require_secrets,
+    token_key_problem,
+)
 from tests.support.services import make_services, make_settings
 
 runner = CliRunner()
@@ -161,3 +168,23 @@ def test_the_rotate_command_says_what_it_did(monkeypatch, tmp_path):
         "0 token(s) re-encrypted under SECRET_KEY, 1 already current"
         in runner.invoke(app, ["secrets", "rotate"]).output
     )
+
+
+def test_a_real_tiny_token_is_never_stored_under_a_weak_key(monkeypatch, tmp_path):
+    # SQLite and the real Tiny, no SECRET_KEY: the command line would store the token under
+    # the public development key; it refuses, stores nothing, and says how to make a key.
+    _environment(monkeypatch, tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    refused = runner.invoke(app, ["company", "add", "--name", "A", "--token", "real-token"])
+    assert refused.exit_code != 0
+    assert "SECRET_KEY" in refused.output and "secrets.token_urlsafe" in refused.output
+    assert "Traceback" not in refused.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(select(Company.id)).all() == []  # nothing written
+    engine.dispose()
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    stored = runner.invoke(app, ["company", "add", "--name", "A", "--token", "real-token"])
+    assert stored.exit_code == 0, stored.output
+    # The in-process sandbox's made-up tokens may be stored under the development key.
+    assert token_key_problem(Settings(tiny_api_url="sandbox")) is None
+    assert "SECRET_KEY" in (token_key_problem(Settings(database_url=PG_URL)) or "")
