@@ -56,7 +56,7 @@ from bench.soak_check import (
     find_secrets,
     run_figures,
 )
-from bench.soak_hardening import Hardening
+from bench.soak_hardening import Hardening, placeholder_deployments
 from bench.soak_load import (
     Battery,
     Driver,
@@ -373,6 +373,10 @@ class Soak:
             f"sandbox {sandbox}: {len(self.tokens)} accounts, {RATE_LIMIT_CALLS} calls per "
             f"{RATE_WINDOW_SECONDS:g} s each"
         )
+        self.placeholders_refused, self.placeholder_failures = placeholder_deployments(
+            self.deployment.env, self.workdir
+        )
+        say(f"deployments with .env.example's placeholders refused: {self.placeholders_refused}")
         self.api = self.deployment.api(workers=API_WORKERS)
         say(f"API {self.api} (gunicorn {API_WORKERS} workers x 8 threads)")
         with self.admin() as client:
@@ -656,6 +660,11 @@ class Soak:
                 str(cancels["raced by a step"]),
                 "",
             ),
+            (
+                "  deployments started with placeholder secrets, refused",
+                str(self.placeholders_refused),
+                "",
+            ),
             ("  hardened doors that did not hold", str(len(self.hardening.failures)), "0"),
             (
                 "  guessing rounds without a 429 (bearer / sign-in)",
@@ -701,7 +710,7 @@ class Soak:
             "API workers booted again": api_reboots,
             "bad input not refused": len(self.tally.bad_input_not_refused),
             "unauthenticated data": len(self.tally.unauthenticated_got_data),
-            "hardening failures": len(self.hardening.failures),
+            "hardening failures": len(self.hardening.failures) + len(self.placeholder_failures),
             "throttle never answered 429": int(self.hardening.cases["throttled 429s"] == 0),
             "kills not survived": len(kills) - len(survived),
             "processes that died": len(died),
@@ -722,7 +731,7 @@ class Soak:
             "sent again samples": self.tally.retried_samples,
             "bad input not refused": self.tally.bad_input_not_refused,
             "unauthenticated got data": self.tally.unauthenticated_got_data,
-            "hardening failures": self.hardening.failures,
+            "hardening failures": self.hardening.failures + self.placeholder_failures,
             "hardening cases": dict(self.hardening.cases),
             "leaks": leaks,
             "died": died,
@@ -765,7 +774,8 @@ class Soak:
             f"{len(self.tally.unauthenticated_got_data)}, status p99 {pct(99):.0f} ms, "
             f"worker kills survived {len(survived)}/{len(kills)}, processes died on their own "
             f"{len(died)}, token leaks {len(leaks)}; hardened doors: {self.hardening.summary()}, "
-            f"hardening failures {len(self.hardening.failures)}"
+            f"placeholder deployments refused {self.placeholders_refused}, "
+            f"hardening failures {len(self.hardening.failures) + len(self.placeholder_failures)}"
         )
         if failed:
             summary += " — not zero: " + ", ".join(f"{k} {v}" for k, v in failed.items())

@@ -1,6 +1,7 @@
 """The soak's hardened doors, tried in a loop under the load: a signed-out session's cookie, an
 expired session, throttled guessing (bearer and sign-in form), `/metrics` without its token,
-the placeholders of `.env.example` as credentials; and a cancel racing a step, on a company of
+the placeholders of `.env.example` as credentials (and as the deployment's own secrets, which
+the API, a worker and beat must refuse to start with); and a cancel racing a step, on a company of
 its own (active only while it races, so beat and cron leave it alone).
 
 Every answer goes through the soak's `Tally` (5xx, token leaks); a wrong credential that gets
@@ -15,10 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -370,3 +374,35 @@ class Hardening(threading.Thread):
     def summary(self) -> str:
         """The cases' counts, as the soak's summary line carries them."""
         return ", ".join(f"{name} {n}" for name, n in self.counts())
+
+
+def placeholder_deployments(env: dict[str, str], workdir: Path) -> tuple[int, list[str]]:
+    """Start the soak's own deployment again with `.env.example`'s placeholders, as a careless
+    operator would: the API and a worker must each refuse at once, naming the secret.
+
+    Returns how many refused, and what did not.
+    """
+    failures: list[str] = []
+    refused = 0
+    tries = [
+        ("serve", ["serve", "--port", "1"], {"SYNC_ADMIN_TOKEN": "change-me"}, "SYNC_ADMIN_TOKEN"),
+        ("serve", ["serve", "--port", "1"], {"CRON_SECRET": "change-me"}, "CRON_SECRET"),
+        ("serve", ["serve", "--port", "1"], {"SECRET_KEY": PLACEHOLDERS[1]}, "SECRET_KEY"),
+        ("worker", ["worker"], {"SYNC_ADMIN_TOKEN": "change-me"}, "SYNC_ADMIN_TOKEN"),
+        ("beat", ["beat"], {"SECRET_KEY": PLACEHOLDERS[1]}, "SECRET_KEY"),
+    ]
+    for what, args, bad, named in tries:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env={**env, **bad},
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        said = done.stdout + done.stderr
+        if done.returncode != 0 and named in said and "Traceback" not in said:
+            refused += 1
+        else:
+            failures.append(f"{what} with {bad} started or said {said[-200:]!r}")
+    return refused, failures

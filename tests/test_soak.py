@@ -48,6 +48,7 @@ TRIED = (
     "private metrics",
     "placeholder secrets",
     "cancels raced by a step",
+    "placeholder deployments refused",
 )
 
 
