@@ -175,9 +175,11 @@ def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[s
         return []
     problems = []
     if _weak_key(settings.secret_key):
+        demo = " (or TINY_API_URL=sandbox for the built-in fake Tiny, as the demo)"
         problems.append(
             f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
             f"characters; make one with: {MAKE_A_SECRET}"
+            + (demo if settings.database_url.startswith("sqlite") else "")
         )
     for name in ("sync_admin_token", "cron_secret", "metrics_token", "notify_webhook_secret"):
         value = getattr(settings, name)

@@ -188,3 +188,12 @@ def test_a_real_tiny_token_is_never_stored_under_a_weak_key(monkeypatch, tmp_pat
     # The in-process sandbox's made-up tokens may be stored under the development key.
     assert token_key_problem(Settings(tiny_api_url="sandbox")) is None
     assert "SECRET_KEY" in (token_key_problem(Settings(database_url=PG_URL)) or "")
+
+
+def test_serving_the_demos_database_with_the_real_tiny_says_how_to_use_the_sandbox(
+    monkeypatch, tmp_path
+):
+    _environment(monkeypatch, tmp_path, {})
+    served = runner.invoke(app, ["serve"])
+    assert served.exit_code == 2
+    assert "TINY_API_URL=sandbox" in " ".join(served.output.split())
