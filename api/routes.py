@@ -31,7 +31,6 @@ from api.state import services, state
 from api.status import status_etag
 from core.companies import check_id
 from core.models import SyncRun
-from core.notify import notify_run_finished
 from core.runs import (
     RunStatus,
     cancel_run,
@@ -39,6 +38,7 @@ from core.runs import (
     get_run,
     list_logs,
     list_runs,
+    notifier,
     resume_run,
     start_run,
 )
@@ -154,10 +154,12 @@ def cancel(json: RunIdBody) -> Response:
     """Cancel a QUEUED or RUNNING run; it stops before its next Tiny call."""
     svc = services()
     with svc.session_factory() as session:
-        was_active = RunStatus(get_run(session, json.runId).status).is_active
-        run = cancel_run(session, json.runId, reason=f"canceled via {_caller()}")
-        if was_active and run.status == RunStatus.CANCELED:
-            notify_run_finished(svc.session_factory, svc.settings, run.id)  # NOTIFY_ON=all
+        run = cancel_run(
+            session,
+            json.runId,
+            reason=f"canceled via {_caller()}",
+            on_finish=notifier(svc.session_factory, svc.settings),  # NOTIFY_ON=all
+        )
         return _run_state(run)
 
 
@@ -239,7 +241,10 @@ def hand_to_workers(session: Session, run_id: str) -> None:
     except Exception as exc:  # whatever the broker library raises: recorded, logged, answered
         log.exception("could not enqueue run %s", run_id)
         cancel_run(
-            session, run_id, reason=f"could not hand the run to the workers: {type(exc).__name__}"
+            session,
+            run_id,
+            reason=f"could not hand the run to the workers: {type(exc).__name__}",
+            on_finish=notifier(services().session_factory, services().settings),
         )
         raise ApiError(
             503, "the worker queue could not be reached; the run was canceled, try again later"

@@ -41,12 +41,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from bench.soak_check import (
     active_runs,
@@ -55,6 +56,7 @@ from bench.soak_check import (
     find_secrets,
     run_figures,
 )
+from bench.soak_hardening import Hardening, placeholder_deployments
 from bench.soak_load import (
     Battery,
     Driver,
@@ -73,7 +75,7 @@ from bench.soak_parts import (
 )
 from core.db import make_engine
 from core.migrate import upgrade
-from core.models import SyncRun
+from core.models import SyncRun, UiSession, utcnow
 
 #: Tiny calls per account: TINY_MIN_INTERVAL apart; the sandbox allows 10% more than that
 #: pace (plus one) per window, so only a worker that ignored the shared limiter gets code 6.
@@ -258,6 +260,7 @@ class Soak:
         self.workdir = Path(tempfile.mkdtemp(prefix="tinysync-soak-"))
         self.admin_token = "soak-admin-" + secrets.token_hex(12)
         self.cron_secret = "soak-cron-" + secrets.token_hex(12)
+        self.metrics_token = "soak-metrics-" + secrets.token_hex(12)
         self.tokens = [
             f"soak-tiny-{i:02d}-{secrets.token_hex(10)}" for i in range(len(plan.accounts))
         ]
@@ -335,6 +338,11 @@ class Soak:
             "SECRET_KEY": "soak-" + secrets.token_hex(16),
             "SYNC_ADMIN_TOKEN": self.admin_token,
             "CRON_SECRET": self.cron_secret,
+            "METRICS_TOKEN": self.metrics_token,
+            # One proxy hop is trusted, so the guessers (`X-Forwarded-For`) each have an
+            # address of their own, and the default throttle stops them, not the drivers.
+            "TRUSTED_PROXIES": "1",
+            "AUTH_FAILURE_LIMIT": "10 per minute",
             "TINY_MIN_INTERVAL": str(MIN_INTERVAL_MS),
             "TINY_CONCURRENCY": "1",
             "TINY_MAX_RETRIES": "6",
@@ -365,6 +373,10 @@ class Soak:
             f"sandbox {sandbox}: {len(self.tokens)} accounts, {RATE_LIMIT_CALLS} calls per "
             f"{RATE_WINDOW_SECONDS:g} s each"
         )
+        self.placeholders_refused, self.placeholder_failures = placeholder_deployments(
+            self.deployment.env, self.workdir
+        )
+        say(f"deployments with .env.example's placeholders refused: {self.placeholders_refused}")
         self.api = self.deployment.api(workers=API_WORKERS)
         say(f"API {self.api} (gunicorn {API_WORKERS} workers x 8 threads)")
         with self.admin() as client:
@@ -443,6 +455,17 @@ class Soak:
             pause_seconds=0.2,
         )
         battery.start()
+        self.hardening = Hardening(
+            self.api,
+            self.admin_token,
+            self.metrics_token,
+            self.tally,
+            stop,
+            self.known,
+            self.age_session,
+            race_token=self.tokens[0],
+        )
+        self.hardening.start()
         started = time.monotonic()
         chaos = Chaos(self, chaos_schedule(plan, self.rng), started)
         chaos.start()
@@ -466,7 +489,7 @@ class Soak:
             polled["codes"].update({int(k): v for k, v in figures["codes"].items()})
         for process in pollers:
             process.join(timeout=30)
-        for thread in [*drivers, battery]:
+        for thread in [*drivers, battery, self.hardening]:
             thread.join(timeout=90)
         # Beat and cron must start no new run now, so the runs in flight can drain.
         with self.admin() as client:
@@ -486,6 +509,13 @@ class Soak:
         company = self.battery_rng.choice(list(self.company_tokens))
         run = runs[0] if runs else "00000000-0000-4000-8000-000000000000"
         return company, run, set(self.company_tokens) | set(runs)
+
+    def age_session(self, row_id: str, how: str) -> None:
+        """Make a UI session expired: idle past SESSION_IDLE_MINUTES, or past SESSION_MAX_HOURS."""
+        long_ago = utcnow() - timedelta(days=2)
+        values = {"lastSeenAt": long_ago} if how == "idle" else {"createdAt": long_ago}
+        with self.engine.begin() as conn:
+            conn.execute(update(UiSession).where(UiSession.id == row_id).values(**values))
 
     def progress(self, label: str) -> None:
         """One line: runs by status, Tiny calls and faults so far."""
@@ -529,7 +559,10 @@ class Soak:
         plan = self.plan
         self.tally.settle(chaos.outages)
         runs = run_figures(self.engine, plan.lease_seconds)
-        records = check_records(self.engine, self.deployment.sandbox_url, self.company_tokens, runs)
+        tokens = dict(self.company_tokens)
+        if self.hardening.race_company:  # its runs are canceled, but were one to end DONE
+            tokens[self.hardening.race_company] = self.tokens[0]
+        records = check_records(self.engine, self.deployment.sandbox_url, tokens, runs)
         tiny = sandbox_admin(self.deployment.sandbox_url, "counters")
         code6 = int(tiny["by_code"].get("6", 0))
         code11 = int(tiny["by_code"].get("11", 0))
@@ -620,6 +653,25 @@ class Soak:
                 f"{len(self.tally.unauthenticated_got_data)} of {self.tally.unauthenticated:,}",
                 "0",
             ),
+            ("hardened doors tried (bench/soak_hardening.py)", "", ""),
+            *[(f"  {case}", f"{n:,}", "") for case, n in self.hardening.counts()],
+            (
+                "  drivers' cancels sent with a step beside them",
+                str(cancels["raced by a step"]),
+                "",
+            ),
+            (
+                "  deployments started with placeholder secrets, refused",
+                str(self.placeholders_refused),
+                "",
+            ),
+            ("  hardened doors that did not hold", str(len(self.hardening.failures)), "0"),
+            (
+                "  guessing rounds without a 429 (bearer / sign-in)",
+                f"{self.hardening.rounds_without_429['bearer']} / "
+                f"{self.hardening.rounds_without_429['sign-in']}",
+                "",
+            ),
             (
                 "status polls (200 / 304)",
                 f"{sum(codes.values()):,} ({codes.get(200, 0):,} / {codes.get(304, 0):,})",
@@ -658,6 +710,8 @@ class Soak:
             "API workers booted again": api_reboots,
             "bad input not refused": len(self.tally.bad_input_not_refused),
             "unauthenticated data": len(self.tally.unauthenticated_got_data),
+            "hardening failures": len(self.hardening.failures) + len(self.placeholder_failures),
+            "throttle never answered 429": int(self.hardening.cases["throttled 429s"] == 0),
             "kills not survived": len(kills) - len(survived),
             "processes that died": len(died),
             "token leaks": len(leaks),
@@ -677,6 +731,8 @@ class Soak:
             "sent again samples": self.tally.retried_samples,
             "bad input not refused": self.tally.bad_input_not_refused,
             "unauthenticated got data": self.tally.unauthenticated_got_data,
+            "hardening failures": self.hardening.failures + self.placeholder_failures,
+            "hardening cases": dict(self.hardening.cases),
             "leaks": leaks,
             "died": died,
             "requests by kind": dict(self.tally.requests),
@@ -699,6 +755,7 @@ class Soak:
                 "sent again samples",
                 "bad input not refused",
                 "unauthenticated got data",
+                "hardening failures",
                 "leaks",
                 "died",
             ):
@@ -716,7 +773,9 @@ class Soak:
             f"{self.tally.server_error_count}, unauthenticated data "
             f"{len(self.tally.unauthenticated_got_data)}, status p99 {pct(99):.0f} ms, "
             f"worker kills survived {len(survived)}/{len(kills)}, processes died on their own "
-            f"{len(died)}, token leaks {len(leaks)}"
+            f"{len(died)}, token leaks {len(leaks)}; hardened doors: {self.hardening.summary()}, "
+            f"placeholder deployments refused {self.placeholders_refused}, "
+            f"hardening failures {len(self.hardening.failures) + len(self.placeholder_failures)}"
         )
         if failed:
             summary += " — not zero: " + ", ".join(f"{k} {v}" for k, v in failed.items())

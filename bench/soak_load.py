@@ -272,9 +272,14 @@ class Driver(threading.Thread):
         while not self.stop.is_set():
             if cancel_after is not None and time.monotonic() >= cancel_after:
                 cancel_after = None
+                # A step sent at the same moment, as a second tab or the UI's stepper would:
+                # whichever lands first, both answer normally (200, or 409), never a 5xx.
+                racer = threading.Thread(target=self._step, args=(run_id,), daemon=True)
+                racer.start()
                 answer = call(
                     client, self.tally, "cancel", "POST", f"{SYNC}/cancel", json={"runId": run_id}
                 )
+                racer.join(timeout=90)
                 if answer is not None:
                     with self.tally.lock:
                         self.tally.cancels["asked"] += 1
@@ -294,6 +299,15 @@ class Driver(threading.Thread):
                 if not _json(response).get("hasMore", True):
                     return
             self.stop.wait(1.0)
+
+    def _step(self, run_id: str) -> None:
+        with api_client(self.base, self.auth) as client:
+            answer = call(
+                client, self.tally, "step", "POST", f"{SYNC}/step", json={"runId": run_id}
+            )
+        if answer is not None and answer.status_code < 500:
+            with self.tally.lock:
+                self.tally.cancels["raced by a step"] += 1
 
 
 # -- the status pollers (in processes of their own) ----------------------------------------
@@ -609,6 +623,9 @@ class Battery(threading.Thread):
         kwargs = dict(probe.kwargs)
         if authorized:
             kwargs["headers"] = {**auth, **kwargs.get("headers", {})}
+        else:  # a guesser of its own address: its throttling must not stop the drivers
+            guesser = {"X-Forwarded-For": f"203.0.113.{self.rng.randrange(1, 255)}"}
+            kwargs["headers"] = {**guesser, **kwargs.get("headers", {})}
         kind = "bad input" if authorized else "unauthenticated"
         response = call(client, self.tally, kind, probe.method, probe.path, **kwargs)
         if response is None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.crypto import account_key, decrypt_token, encrypt_token, is_current, rotate_token
 from core.errors import NotFoundError, ValidationError
 from core.models import Company
-from core.settings import Settings
+from core.settings import Settings, token_key_problem
 
 
 def add_company(session: Session, settings: Settings, *, name: str, token: str) -> Company:
@@ -26,6 +26,9 @@ def add_company(session: Session, settings: Settings, *, name: str, token: str) 
         raise ValidationError("the company needs its Tiny API token")
     if len(token) > 500 or any(ch.isspace() for ch in token):
         raise ValidationError("the Tiny token looks malformed (spaces or over 500 characters)")
+    problem = token_key_problem(settings)  # a real token under a public key: refused
+    if problem:
+        raise ValidationError(problem)
     company = Company(
         name=name,
         active=True,

@@ -7,7 +7,8 @@ NOTIFY_ON=all: any run that ends) is POSTed as JSON
 
 with `X-Tinysync-Signature: sha256=<hex HMAC-SHA256 of the raw body under the secret>` and
 `X-Tinysync-Timestamp` (Unix seconds). The POST runs in a daemon thread: a receiver that is
-slow, down or wrong never delays or fails the run. A connection error, a timeout, 429 or a
+slow, down or wrong never delays or fails the run; a process that ends (a CLI sync) waits up
+to EXIT_WAIT_SECONDS for the deliveries in flight. A connection error, a timeout, 429 or a
 5xx is retried with back-off (NOTIFY_RETRY_BASE_SECONDS × 1, 2, 4, …) up to
 NOTIFY_MAX_ATTEMPTS; every outcome is a line of the run's log (the receiver's host only,
 never its full URL, which may hold a key).
@@ -15,6 +16,7 @@ never its full URL, which may hold a key).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -37,6 +39,14 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Tinysync-Signature"
 TIMESTAMP_HEADER = "X-Tinysync-Timestamp"
 TIMEOUT_SECONDS = 10.0
+#: How long a process that ends (a CLI command, a worker shutting down) waits for the
+#: deliveries still in flight: the first attempts get out, a receiver that is down does not
+#: hold the exit for long.
+EXIT_WAIT_SECONDS = 15.0
+
+_in_flight: set[threading.Thread] = set()
+_in_flight_lock = threading.Lock()
+_exit_wait: list[bool] = []  # registered with atexit (once per process, at the first send)
 FINISHED = (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELED)
 
 
@@ -99,18 +109,42 @@ def notify_run_finished(
         name=f"notify-{run_id[:8]}",
         daemon=True,
     )
+    with _in_flight_lock:
+        if not _exit_wait:
+            atexit.register(_wait_at_exit)
+            _exit_wait.append(True)
+        _in_flight.add(thread)
     thread.start()
     return thread
 
 
+def _wait_at_exit() -> None:
+    """Give the deliveries in flight up to EXIT_WAIT_SECONDS before the process ends."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    with _in_flight_lock:
+        threads = list(_in_flight)
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
 def _deliver(
+    session_factory: sessionmaker[Session], settings: Settings, run_id: str, body: bytes
+) -> None:
+    try:
+        _attempts(session_factory, settings, run_id, body)
+    finally:
+        with _in_flight_lock:
+            _in_flight.discard(threading.current_thread())
+
+
+def _attempts(
     session_factory: sessionmaker[Session], settings: Settings, run_id: str, body: bytes
 ) -> None:
     url = settings.notify_webhook_url or ""
     secret = settings.notify_webhook_secret or ""
     host = urlsplit(url).netloc or "the webhook"
     attempts = max(1, settings.notify_max_attempts)
-    outcome = "no answer"
+    outcome = "sem resposta"
     for attempt in range(1, attempts + 1):
         headers = {
             "Content-Type": "application/json",
@@ -121,15 +155,15 @@ def _deliver(
         try:
             answer = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
         except httpx.HTTPError as exc:
-            outcome = type(exc).__name__
+            outcome = f"sem resposta: {type(exc).__name__}"
         else:
             if answer.is_success:
                 _log(
                     session_factory,
                     run_id,
                     "info",
-                    f"notification delivered to {host} "
-                    f"(HTTP {answer.status_code}, attempt {attempt})",
+                    f"notificação entregue a {host} "
+                    f"(HTTP {answer.status_code}, tentativa {attempt})",
                 )
                 return
             outcome = f"HTTP {answer.status_code}"
@@ -141,7 +175,7 @@ def _deliver(
         session_factory,
         run_id,
         "warn",
-        f"notification to {host} not delivered ({outcome}, after {attempt} attempt(s))",
+        f"notificação para {host} não entregue ({outcome}, após {attempt} tentativa(s))",
     )
 
 

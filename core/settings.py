@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -40,6 +39,8 @@ class Settings:
     sync_step_budget_seconds: float = 20.0
     sync_lease_seconds: float = 60.0
     sync_reaper_interval_seconds: float = 30.0
+    #: Take-overs of one run's stalled executor before the reaper gives the run up (FAILED).
+    sync_max_resumes: int = 10
     sync_beat_interval_minutes: float = 30.0
     sync_module_soft_time_limit_seconds: int = 1800
     sync_module_time_limit_seconds: int = 1900
@@ -129,9 +130,10 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        """A single-machine setup on a SQLite file (the demo's), where the secrets may be
-        left unset; a PostgreSQL deployment must set them (`require_secrets`)."""
-        return self.database_url.startswith("sqlite")
+        """The embedded default: a SQLite file *and* the in-process sandbox (the demo's),
+        where no real Tiny token can be stored, so the secrets may be left unset. Anything
+        else (PostgreSQL, or SQLite talking to a real Tiny) must set them (`require_secrets`)."""
+        return self.database_url.startswith("sqlite") and self.uses_sandbox
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -150,6 +152,21 @@ def _placeholder(value: str) -> bool:
     return "change-me" in lowered or "changeme" in lowered or lowered in {"secret", "password"}
 
 
+def _weak_key(key: str) -> bool:
+    return key == DEV_SECRET_KEY or _placeholder(key) or len(key) < MIN_SECRET_KEY_LENGTH
+
+
+def token_key_problem(settings: Settings) -> str | None:
+    """Why a Tiny token must not be stored under these settings, if so: a real Tiny's token
+    (anything but the in-process sandbox) under a weak SECRET_KEY, whatever the database."""
+    if settings.uses_sandbox or not _weak_key(settings.secret_key):
+        return None
+    return (
+        f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
+        f"characters: set it before storing a Tiny token; make one with: {MAKE_A_SECRET}"
+    )
+
+
 def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[str]:
     """What is wrong with the secrets; by default checked only outside the embedded setup."""
     if strict is None:
@@ -157,11 +174,12 @@ def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[s
     if not strict:
         return []
     problems = []
-    key = settings.secret_key
-    if key == DEV_SECRET_KEY or _placeholder(key) or len(key) < MIN_SECRET_KEY_LENGTH:
+    if _weak_key(settings.secret_key):
+        demo = " (or TINY_API_URL=sandbox for the built-in fake Tiny, as the demo)"
         problems.append(
             f"SECRET_KEY is unset, a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
             f"characters; make one with: {MAKE_A_SECRET}"
+            + (demo if settings.database_url.startswith("sqlite") else "")
         )
     for name in ("sync_admin_token", "cron_secret", "metrics_token", "notify_webhook_secret"):
         value = getattr(settings, name)
@@ -174,17 +192,10 @@ def secret_problems(settings: Settings, *, strict: bool | None = None) -> list[s
 
 
 def require_secrets(settings: Settings) -> Settings:
-    """Raise SettingsError naming the first bad secret, unless this is the embedded demo."""
+    """Raise SettingsError naming the first bad secret, unless this is the embedded default."""
     problems = secret_problems(settings)
     if problems:
         raise SettingsError(problems[0])
-    if not settings.uses_sandbox and secret_problems(settings, strict=True):
-        # SQLite with the real Tiny: allowed (the demo's database, served again), but said.
-        logging.getLogger(__name__).warning(
-            "SECRET_KEY is the development value: Tiny tokens stored in %s are encrypted "
-            "under a public key; set SECRET_KEY before adding a real company",
-            settings.database_url,
-        )
     return settings
 
 

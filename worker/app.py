@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, current_app
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
@@ -182,8 +182,20 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
         if current_app._get_current_object() is celery:  # the signal reaches every app
             celery.warm_up()
 
+    def module_failed(
+        task: Task, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """A module task that failed: past the hard time limit, its run fails (and says so)."""
+        if isinstance(exc, TimeLimitExceeded):
+            tasks.hard_time_limit_passed(celery, *args, **kwargs)
+
     # No cap on retries here: a Tiny back-off or a database outage is waited out.
-    @celery.task(name=tasks.MODULE_TASK, bind=True, **{**TASK_OPTIONS, "max_retries": None})
+    @celery.task(
+        name=tasks.MODULE_TASK,
+        bind=True,
+        on_failure=module_failed,
+        **{**TASK_OPTIONS, "max_retries": None},
+    )
     def module_task(self: Task, run_id: str, module: str) -> dict[str, Any]:
         """Run one module of a run through core's run_step; come back when Tiny says when."""
         outcome = tasks.run_module(celery, run_id, module)

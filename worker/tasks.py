@@ -22,7 +22,15 @@ from celery.utils.log import get_task_logger
 from core.errors import NotFoundError, RunStateError
 from core.modules import MODULE_KEYS
 from core.notify import notify_run_finished
-from core.runs import ModuleStatus, RunStatus, finalize_run, get_run, new_owner
+from core.runs import (
+    ModuleStatus,
+    RunStatus,
+    fail_run,
+    finalize_run,
+    get_run,
+    new_owner,
+    notifier,
+)
 from core.runs import remaining_modules as _remaining
 from core.steps import run_step
 
@@ -132,3 +140,29 @@ def finalize(celery: TinySyncCelery, run_id: str) -> dict[str, Any]:
         )
         log.info("run %s: %s", run.id, run.status)
         return {"runId": run.id, "status": run.status}
+
+
+def hard_time_limit_passed(celery: TinySyncCelery, run_id: str, module: str) -> None:
+    """The module's process was killed at the hard time limit: the run fails, resumable.
+
+    Called by the worker's main process (Celery's `on_failure` for TimeLimitExceeded). The
+    soft limit did not stop the module, so sending it again would likely meet the same end:
+    the run fails with a sentence, and its notification goes out like any failure's.
+    """
+    svc = celery.services
+    seconds = svc.settings.sync_module_time_limit_seconds
+    message = (
+        f"o módulo {module} passou do tempo limite de {seconds} s e seu processo foi encerrado"
+    )
+    with svc.session_factory() as session:
+        try:
+            fail_run(
+                session, run_id, message, on_finish=notifier(svc.session_factory, svc.settings)
+            )
+        except (NotFoundError, RunStateError) as exc:  # canceled or finished meanwhile
+            session.rollback()
+            log.warning(
+                "run %s, module %s: hard time limit, nothing to fail: %s", run_id, module, exc
+            )
+            return
+    log.error("run %s, module %s: killed at the hard time limit; run failed", run_id, module)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.companies import check_id, list_companies
 from core.errors import ActiveRunExists, ValidationError
 from core.models import SyncRun
-from core.runs.lifecycle import cancel_run, create_run, start_run
+from core.runs.lifecycle import cancel_run, create_run, notifier, start_run
 from core.runs.model import RunStatus
 from core.settings import Settings
 
@@ -108,6 +108,7 @@ def start_incremental_runs(
                     session,
                     run.id,
                     reason=f"could not hand the run to the workers: {type(exc).__name__}",
+                    on_finish=notifier(session, settings),
                 )
                 outcome.failed.append((company.id, run.id))
                 continue

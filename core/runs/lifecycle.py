@@ -11,6 +11,10 @@
 Each goes through `transition`, one conditional UPDATE (`... WHERE status IN (from_)`): two
 callers racing cannot both win, and a canceled run can never be flipped to DONE by a late
 step. Who may execute a RUNNING run is the lease's business (`core.runs.lease`).
+
+Every function that ends a run (cancel, finalize, fail, expire) takes `on_finish(run_id)`,
+the one hook of a finished run (its notification, `notifier`): called once, after the
+commit, by the caller whose transition won, with no transaction of the caller's open.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from core.runs.model import ACTIVE_STATUSES, ModuleStatus, Progress, RunStatus
 from core.settings import Settings
 
 MAX_ERROR_MESSAGE = 2000
+
+#: What a finished run's callers pass as `on_finish`: called with the run's id.
+OnFinish = Callable[[str], object] | None
 
 
 def transition(
@@ -123,7 +130,7 @@ def create_run(
         raise ValidationError(f"company {company.id} is inactive")
     active = active_run_id(session, company.id)
     if active and expire_stuck_runs(
-        session, settings, company_id=company.id, on_finish=_notifier(session, settings)
+        session, settings, company_id=company.id, on_finish=notifier(session, settings)
     ):
         active = active_run_id(session, company.id)
     if active:
@@ -177,7 +184,13 @@ def start_run(session: Session, run_id: Any) -> SyncRun:
     return get_run(session, run.id)
 
 
-def cancel_run(session: Session, run_id: Any, *, reason: str = "canceled by the user") -> SyncRun:
+def cancel_run(
+    session: Session,
+    run_id: Any,
+    *,
+    reason: str = "canceled by the user",
+    on_finish: OnFinish = None,
+) -> SyncRun:
     """QUEUED/RUNNING → CANCELED; takes effect before the executor's next Tiny call."""
     run = get_run(session, run_id)
     now = utcnow()
@@ -207,8 +220,11 @@ def cancel_run(session: Session, run_id: Any, *, reason: str = "canceled by the 
             currentModule=None,
         )
     )
+    finished_id = run.id
     session.commit()
-    return get_run(session, run.id)
+    if on_finish is not None:
+        on_finish(finished_id)
+    return get_run(session, finished_id)
 
 
 def resume_run(session: Session, run_id: Any) -> SyncRun:
@@ -253,9 +269,7 @@ def resume_run(session: Session, run_id: Any) -> SyncRun:
     return get_run(session, run.id)
 
 
-def finalize_run(
-    session: Session, run_id: str, *, on_finish: Callable[[str], object] | None = None
-) -> SyncRun:
+def finalize_run(session: Session, run_id: str, *, on_finish: OnFinish = None) -> SyncRun:
     """RUNNING → DONE or FAILED once no module is pending; idempotent.
 
     `on_finish(run_id)` is called after the commit, by the one caller whose transition won.
@@ -304,7 +318,7 @@ def finalize_run(
     return get_run(session, run.id)
 
 
-def fail_run(session: Session, run_id: Any, message: str) -> SyncRun:
+def fail_run(session: Session, run_id: Any, message: str, *, on_finish: OnFinish = None) -> SyncRun:
     """QUEUED/RUNNING → FAILED now: its unfinished modules fail with `message`, so a resume
     re-runs them. Takes the lease away from whoever held it."""
     run = get_run(session, run_id)
@@ -326,16 +340,21 @@ def fail_run(session: Session, run_id: Any, message: str) -> SyncRun:
         leaseExpiresAt=None,
     )
     add_log(session, run.id, "error", f"run failed: {message}")
+    finished_id = run.id
     session.commit()
-    return get_run(session, run.id)
+    if on_finish is not None:
+        on_finish(finished_id)
+    return get_run(session, finished_id)
 
 
-def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
+def expire_run(
+    session: Session, run_id: Any, *, reason: str, on_finish: OnFinish = None
+) -> SyncRun:
     """Give up a run that will not move: a QUEUED one that never started is canceled, a stale
     RUNNING one fails (and can be resumed). Raises RunStateError for a finished run."""
     run = get_run(session, run_id)
     if run.status == RunStatus.RUNNING:
-        return fail_run(session, run.id, f"expired: {reason}")
+        return fail_run(session, run.id, f"expired: {reason}", on_finish=on_finish)
     try:
         transition(
             session,
@@ -349,8 +368,11 @@ def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
         session.rollback()
         raise
     add_log(session, run.id, "warn", f"run expired: {reason}")
+    finished_id = run.id
     session.commit()
-    return get_run(session, run.id)
+    if on_finish is not None:
+        on_finish(finished_id)
+    return get_run(session, finished_id)
 
 
 def expire_stuck_runs(
@@ -358,7 +380,7 @@ def expire_stuck_runs(
     settings: Settings,
     *,
     company_id: str | None = None,
-    on_finish: Callable[[str], object] | None = None,
+    on_finish: OnFinish = None,
 ) -> list[str]:
     """Give up the runs that would block their company's automation forever; their ids.
 
@@ -388,19 +410,21 @@ def expire_stuck_runs(
         else:
             reason = f"no executor and no progress for {settings.sync_abandoned_after_seconds:g}s"
         try:
-            expire_run(session, run_id, reason=reason)
+            expire_run(session, run_id, reason=reason, on_finish=on_finish)
         except RunStateError:  # it moved meanwhile (started, stepped, canceled)
             session.rollback()
             continue
         expired.append(run_id)
-        session.commit()  # end the read expire_run began: on_finish opens a session of its own
-        if on_finish is not None:
-            on_finish(run_id)
+        session.commit()  # end the read expire_run's answer began
     return expired
 
 
-def _notifier(session: Session, settings: Settings) -> Callable[[str], object]:
+def notifier(
+    source: Session | sessionmaker[Session], settings: Settings
+) -> Callable[[str], object]:
+    """The `on_finish` every caller passes: the finished run's notification (`core.notify`),
+    sent in the background on sessions of its own (from `source`'s database)."""
     from core.notify import notify_run_finished  # it reads runs; imported when a run ends
 
-    factory = sessionmaker(bind=session.get_bind())
+    factory = source if isinstance(source, sessionmaker) else sessionmaker(source.get_bind())
     return lambda run_id: notify_run_finished(factory, settings, run_id)

@@ -6,21 +6,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from core.models import SyncRunLog
+from api import create_app
+from core.models import SyncRun, SyncRunLog, utcnow
 from core.modules.base import ModuleContext
-from core.runs import create_run, start_run
+from core.runs import cancel_run, create_run, fail_run, notifier, start_run
 from core.steps import run_step
+from tests.support.api import AUTH, SYNC, api_settings
 from tests.support.processes import free_port, wait_until
-from tests.support.services import new_company
+from tests.support.services import make_services, new_company
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "webhook-secret-for-tests"
 KEY = "vw_breaks"
 
@@ -112,7 +119,7 @@ def test_a_failed_run_is_posted_signed_after_the_receiver_recovers(services, san
     )
     run_id, (result, _) = _run(services, sandbox, "tok-hook", Breaks(), settings)
     assert result.status == "FAILED"
-    wait_until(lambda: any("delivered" in m for m in _logs(services, run_id)), 10, "delivery")
+    wait_until(lambda: any("entregue" in m for m in _logs(services, run_id)), 10, "delivery")
     assert len(hook.received) == 3  # two refusals, then delivered
     headers, body = hook.received[-1]
     # What a receiver does (README): recompute the HMAC of the raw body and compare.
@@ -135,7 +142,7 @@ def test_a_failed_run_is_posted_signed_after_the_receiver_recovers(services, san
     assert "the test module broke" in sent["errorMessage"]
     assert sent["modules"][KEY]["status"] == "failed"
     assert any(
-        "notification delivered to 127.0.0.1" in m and "attempt 3" in m
+        m.startswith("notificação entregue a 127.0.0.1") and "tentativa 3" in m
         for m in _logs(services, run_id)
     )
     assert not any(hook.url in m for m in _logs(services, run_id))  # the host only
@@ -146,14 +153,19 @@ def test_a_receiver_that_is_down_never_delays_the_run_and_is_logged(services, sa
     settings = services.settings.with_(
         notify_webhook_url=down,
         notify_webhook_secret=SECRET,
-        notify_retry_base_seconds=0.5,
+        notify_retry_base_seconds=1.0,
         notify_max_attempts=3,
     )
-    run_id, (result, seconds) = _run(services, sandbox, "tok-down", Breaks(), settings)
+    run_id, (result, _) = _run(services, sandbox, "tok-down", Breaks(), settings)
     assert result.status == "FAILED"
-    assert seconds < 1.0  # the retries (0.5 + 1 s) happen in the background
-    wait_until(lambda: any("not delivered" in m for m in _logs(services, run_id)), 15, "giving up")
-    assert any("after 3 attempt(s)" in m for m in _logs(services, run_id))
+    # The step has answered while the delivery still waits out its back-off (1 + 2 s): the
+    # retries happen in the background, never in the run's way.
+    assert not _no_delivery_in_flight()
+    assert not any("notificação" in m for m in _logs(services, run_id))
+    gave_up = lambda: any("não entregue" in m for m in _logs(services, run_id))  # noqa: E731
+    wait_until(gave_up, 30, "giving up")
+    line = next(m for m in _logs(services, run_id) if "não entregue" in m)
+    assert line.startswith("notificação para 127.0.0.1:") and "após 3 tentativa(s)" in line
 
 
 def test_done_runs_are_sent_only_with_notify_on_all(services, sandbox, receiver):
@@ -176,4 +188,121 @@ def test_without_a_secret_nothing_is_sent(services, sandbox, receiver):
     assert result.status == "FAILED"
     wait_until(_no_delivery_in_flight, 10, "every notification thread to end")
     assert hook.received == []
-    assert not any("notification" in m for m in _logs(services, run_id))
+    assert not any("notificação" in m for m in _logs(services, run_id))
+
+
+def _started(services, sandbox, token: str, settings) -> str:
+    company = new_company(services, sandbox, token)
+    with services.session_factory() as session:
+        run = create_run(
+            session, settings, company_id=company, mode="incremental", modules=[Fine.key]
+        )
+        start_run(session, run.id)
+        return run.id
+
+
+def _age(services, run_id: str, **columns: Any) -> None:
+    with services.session_factory() as session:
+        session.execute(update(SyncRun).where(SyncRun.id == run_id).values(**columns))
+        session.commit()
+
+
+def _recreate(services, settings, run_id: str) -> None:
+    """A new create for the run's company: it gives up the stuck run first."""
+    with services.session_factory() as session:
+        company_id = session.get(SyncRun, run_id).companyId
+        create_run(session, settings, company_id=company_id, mode="incremental", modules=[Fine.key])
+
+
+@pytest.mark.parametrize(
+    "ending, status",
+    [
+        ("canceled", "CANCELED"),
+        ("failed", "FAILED"),
+        ("expired while queued", "CANCELED"),
+        ("expired while abandoned", "FAILED"),
+    ],
+)
+def test_every_way_a_run_ends_goes_through_the_one_notification_hook(
+    services, sandbox, receiver, ending, status
+):
+    hook = receiver([])
+    settings = services.settings.with_(
+        notify_webhook_url=hook.url, notify_webhook_secret=SECRET, notify_on="all"
+    )
+    run_id = _started(services, sandbox, "tok-end-" + ending.replace(" ", "-"), settings)
+    on_finish = notifier(services.session_factory, settings)
+    with services.session_factory() as session:
+        if ending == "canceled":
+            cancel_run(session, run_id, on_finish=on_finish)
+            cancel_run(session, run_id, on_finish=on_finish)  # already over: not sent again
+        elif ending == "failed":
+            fail_run(session, run_id, "o executor desistiu", on_finish=on_finish)
+    if ending == "expired while queued":
+        _age(services, run_id, status="QUEUED", createdAt=utcnow() - timedelta(hours=2))
+        _recreate(services, settings, run_id)
+    elif ending == "expired while abandoned":
+        _age(services, run_id, updatedAt=utcnow() - timedelta(days=2))
+        _recreate(services, settings, run_id)
+    wait_until(_no_delivery_in_flight, 10, "every notification thread to end")
+    sent = [json.loads(body) for _, body in hook.received]
+    assert [(s["runId"], s["status"]) for s in sent] == [(run_id, status)]
+    assert sum("notificação entregue" in m for m in _logs(services, run_id)) == 1
+
+
+def test_a_cancel_through_the_api_is_notified_once_with_notify_on_all(db_url, sandbox, receiver):
+    hook = receiver([])
+    settings = api_settings(
+        db_url, notify_webhook_url=hook.url, notify_webhook_secret=SECRET, notify_on="all"
+    )
+    services = make_services(settings, sandbox)
+    try:
+        client = create_app(services=services).test_client()
+        run_id = _started(services, sandbox, "tok-api-cancel", settings)
+        for _ in range(2):  # the second cancel finds it over: answered, not sent again
+            answer = client.post(f"{SYNC}/cancel", json={"runId": run_id}, headers=AUTH)
+            assert answer.status_code == 200, answer.get_data(True)
+        wait_until(_no_delivery_in_flight, 10, "every notification thread to end")
+    finally:
+        services.close()
+    sent = [json.loads(body) for _, body in hook.received]
+    assert [(s["runId"], s["event"], s["status"]) for s in sent] == [
+        (run_id, "run.finished", "CANCELED")
+    ]
+
+
+EXITS_AT_ONCE = """
+import sys
+from core.runs import create_run, fail_run, notifier, start_run
+from tests.support.services import make_services, make_settings, new_company
+from sandbox import Sandbox
+
+url, secret, db_url = sys.argv[1:4]
+settings = make_settings(db_url, notify_webhook_url=url, notify_webhook_secret=secret,
+                         notify_retry_base_seconds=0.2)
+sandbox = Sandbox()
+services = make_services(settings, sandbox)
+company = new_company(services, sandbox, "tok-exit")
+with services.session_factory() as session:
+    run = create_run(session, settings, company_id=company, mode="incremental", modules=["x"])
+    start_run(session, run.id)
+    fail_run(session, run.id, "o executor desistiu", on_finish=notifier(session, settings))
+print(run.id)
+"""
+
+
+def test_a_process_that_ends_right_after_a_failure_still_delivers_it(db_url, receiver):
+    # A CLI sync ends as soon as its run does; the delivery (here after one refusal and a
+    # back-off) must not die with the process.
+    hook = receiver([503])
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_AT_ONCE, hook.url, SECRET, db_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = done.stdout.strip().splitlines()[-1]
+    assert len(hook.received) == 2  # refused once, then delivered, before the process ended
+    assert json.loads(hook.received[-1][1])["runId"] == run_id
