@@ -1,8 +1,9 @@
-"""`python -m sandbox --port N [--orders N]`: run the fake Tiny API as an HTTP server."""
+"""`python -m sandbox --port N [--orders N] [--plan TOKEN=CALLS]`: the fake Tiny API over HTTP."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from sandbox.app import Sandbox
 from sandbox.data import AccountSpec
@@ -16,7 +17,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8800)
     parser.add_argument("--orders", type=int, default=AccountSpec.orders)
     parser.add_argument("--days", type=int, default=AccountSpec.days)
-    parser.add_argument("--rate-limit", type=int, default=AccountSpec.rate_limit_calls)
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=AccountSpec.rate_limit_calls,
+        help="calls a minute every account allows (its plan, announced in x-limit-api)",
+    )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=[],
+        type=_plan,
+        metavar="TOKEN=CALLS",
+        help="an account whose plan allows CALLS a minute (repeatable; Tiny's: 30, 60, 120)",
+    )
     parser.add_argument(
         "--token",
         action="append",
@@ -34,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     tokens = args.token or ["sandbox-token"]
     for token in tokens:
         sandbox.add_account(token, spec)
+    for token, calls in args.plan:
+        sandbox.add_account(token, dataclasses.replace(spec, rate_limit_calls=calls))
+        tokens.append(f"{token} ({calls}/min)")
     print(
         f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
         f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
@@ -44,6 +61,17 @@ def main(argv: list[str] | None = None) -> None:
         serve(sandbox, args.host, args.port, quiet=args.quiet)
     except KeyboardInterrupt:
         pass
+
+
+def _plan(value: str) -> tuple[str, int]:
+    token, _, calls = value.partition("=")
+    try:
+        limit = int(calls)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not TOKEN=CALLS") from None
+    if not token or limit < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not TOKEN=CALLS with CALLS >= 1")
+    return token, limit
 
 
 if __name__ == "__main__":
