@@ -12,6 +12,21 @@ from sandbox.server import serve
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, create the accounts and serve until interrupted."""
+    args, sandbox, tokens = build(argv)
+    print(
+        f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
+        f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
+        f"admin under /_sandbox/)",
+        flush=True,
+    )
+    try:
+        serve(sandbox, args.host, args.port, quiet=args.quiet)
+    except KeyboardInterrupt:
+        pass
+
+
+def build(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandbox, list[str]]:
+    """The arguments, the sandbox with its accounts, and how to name them to a person."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
@@ -45,22 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spec = AccountSpec(orders=args.orders, days=args.days, rate_limit_calls=args.rate_limit)
     sandbox = Sandbox(auto_accounts=not args.strict_tokens, default_spec=spec)
-    tokens = args.token or ["sandbox-token"]
+    tokens = list(args.token or ["sandbox-token"])
     for token in tokens:
         sandbox.add_account(token, spec)
     for token, calls in args.plan:
         sandbox.add_account(token, dataclasses.replace(spec, rate_limit_calls=calls))
         tokens.append(f"{token} ({calls}/min)")
-    print(
-        f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
-        f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
-        f"admin under /_sandbox/)",
-        flush=True,
-    )
-    try:
-        serve(sandbox, args.host, args.port, quiet=args.quiet)
-    except KeyboardInterrupt:
-        pass
+    return args, sandbox, tokens
 
 
 def _plan(value: str) -> tuple[str, int]:
