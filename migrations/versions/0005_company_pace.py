@@ -20,10 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("Company") as batch:
-        batch.add_column(sa.Column("tinyCallsPerMinute", sa.Integer(), nullable=True))
+    op.add_column("Company", sa.Column("tinyCallsPerMinute", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("Company") as batch:
-        batch.drop_column("tinyCallsPerMinute")
+    # Not in a batch: on SQLite a batch would copy and drop "Company", which the foreign keys
+    # of every synced table forbid; SQLite >= 3.35 drops a column in place.
+    op.drop_column("Company", "tinyCallsPerMinute")
