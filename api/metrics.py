@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.metrics_accounts import AccountCollector
 from core.models import Payable, Receivable, SalesOrder, StockItem, SyncRun
 from core.runs import RunStatus, count_runs_by_status
 from core.services import Services
@@ -65,6 +66,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(services))
+        self.registry.register(AccountCollector(services))
 
     def observe_step(self, module: str | None, seconds: float) -> None:
         """Record how long one step took."""

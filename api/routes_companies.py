@@ -1,4 +1,4 @@
-"""Companies: create (the Tiny token is write-only), list, deactivate and activate again."""
+"""Companies: create (the Tiny token is write-only), list, pace, deactivate and activate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.openapi import ADMIN, ADMIN_ERRORS, BODY_ERRORS, answers, spec
-from api.schemas import CompaniesAnswer, CompanyAnswer, CompanyBody
+from api.schemas import CompaniesAnswer, CompanyAnswer, CompanyBody, CompanyPaceBody
 from api.state import services
-from core.companies import add_company, company_view, list_companies, set_active
+from core.companies import add_company, company_view, list_companies, set_active, set_pace
 from core.models import Company, SyncRun
 from core.runs import ACTIVE_STATUSES, active_run_id
 
@@ -30,7 +30,11 @@ def create(json: CompanyBody) -> tuple[Response, int]:
     svc = services()
     with svc.session_factory() as session:
         company = add_company(
-            session, svc.settings, name=json.name, token=json.token.get_secret_value()
+            session,
+            svc.settings,
+            name=json.name,
+            token=json.token.get_secret_value(),
+            calls_per_minute=json.tinyCallsPerMinute,
         )
         session.commit()
         return jsonify(success=True, company=_view(session, company)), 201
@@ -51,6 +55,22 @@ def index() -> Response:
             for company in list_companies(session)
         ]
         return jsonify(success=True, companies=companies)
+
+
+@bp.patch("/<companyId>")
+@spec.validate(
+    resp=answers(CompanyAnswer, *ADMIN_ERRORS, *BODY_ERRORS, 404),
+    tags=TAGS,
+    security=ADMIN,
+    path_parameter_descriptions={"companyId": "the company's id"},
+)
+def pace(companyId: str, json: CompanyPaceBody) -> Response:
+    """Pace the company's Tiny account to `tinyCallsPerMinute` (null: to Tiny's header),
+    from the next Tiny call of its runs."""
+    with services().session_factory() as session:
+        company = set_pace(session, companyId, json.tinyCallsPerMinute)
+        session.commit()
+        return jsonify(success=True, company=_view(session, company))
 
 
 @bp.post("/<companyId>/deactivate")

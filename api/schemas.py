@@ -26,6 +26,16 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Id = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"format": "uuid"})]
+CallsPerMinute = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=600,
+        description="calls a minute to pace the company's Tiny account to, instead of the "
+        "limit Tiny announces (`x-limit-api`); null follows Tiny",
+    ),
+]
 
 
 class Body(BaseModel):
@@ -93,6 +103,13 @@ class CompanyBody(Body):
 
     name: Text = Field(min_length=1, max_length=200)
     token: SecretStr = Field(min_length=1, max_length=500)
+    tinyCallsPerMinute: CallsPerMinute = None
+
+
+class CompanyPaceBody(Body):
+    """The pace of a company's Tiny account: a number overrides Tiny's `x-limit-api`."""
+
+    tinyCallsPerMinute: CallsPerMinute = Field(...)
 
 
 # -- answers ----------------------------------------------------------------------------
@@ -227,6 +244,7 @@ class CompanyView(Answer):
     id: str
     name: str
     active: bool
+    tinyCallsPerMinute: int | None = None
     createdAt: str | None
     activeRunId: str | None = None
 

@@ -13,9 +13,33 @@ from core.errors import NotFoundError, ValidationError
 from core.models import Company
 from core.settings import Settings, token_key_problem
 
+#: The per-company pace override accepted, in calls a minute (Tiny's plans: 20 to 120).
+MIN_CALLS_PER_MINUTE, MAX_CALLS_PER_MINUTE = 1, 600
 
-def add_company(session: Session, settings: Settings, *, name: str, token: str) -> Company:
-    """Create a company with its Tiny token; the caller commits."""
+
+def check_calls_per_minute(value: Any) -> int | None:
+    """A pace override as stored (None: follow Tiny's header), or ValidationError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("tinyCallsPerMinute must be a whole number of calls a minute")
+    if not MIN_CALLS_PER_MINUTE <= value <= MAX_CALLS_PER_MINUTE:
+        raise ValidationError(
+            f"tinyCallsPerMinute must be between {MIN_CALLS_PER_MINUTE} and "
+            f"{MAX_CALLS_PER_MINUTE} calls a minute (or null to follow the limit Tiny announces)"
+        )
+    return value
+
+
+def add_company(
+    session: Session,
+    settings: Settings,
+    *,
+    name: str,
+    token: str,
+    calls_per_minute: int | None = None,
+) -> Company:
+    """Create a company with its Tiny token (and a pace override); the caller commits."""
     name = (name or "").strip()
     token = (token or "").strip()
     if not name:
@@ -34,6 +58,7 @@ def add_company(session: Session, settings: Settings, *, name: str, token: str) 
         active=True,
         tinyTokenEncrypted=encrypt_token(token, settings.secret_keys),
         tinyAccountKey=account_key(token, settings.secret_key),
+        tinyCallsPerMinute=check_calls_per_minute(calls_per_minute),
     )
     session.add(company)
     session.flush()
@@ -74,6 +99,14 @@ def set_active(session: Session, company_id: Any, active: bool) -> Company:
     return company
 
 
+def set_pace(session: Session, company_id: Any, calls_per_minute: int | None) -> Company:
+    """Pace the company's account to `calls_per_minute` (None: Tiny's `x-limit-api`)."""
+    company = get_company(session, company_id)
+    company.tinyCallsPerMinute = check_calls_per_minute(calls_per_minute)
+    session.flush()
+    return company
+
+
 def company_token(company: Company, settings: Settings) -> str:
     """The company's Tiny token, decrypted for a call; never log or return it."""
     return decrypt_token(company.tinyTokenEncrypted, settings.secret_keys)
@@ -100,5 +133,6 @@ def company_view(company: Company) -> dict[str, Any]:
         "id": company.id,
         "name": company.name,
         "active": company.active,
+        "tinyCallsPerMinute": company.tinyCallsPerMinute,
         "createdAt": company.createdAt.isoformat() if company.createdAt else None,
     }

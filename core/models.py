@@ -198,6 +198,8 @@ class Company(Base):
     tinyTokenEncrypted: Mapped[str] = mapped_column(Text)
     #: A keyed hash of the token: companies sharing one Tiny account share its rate limit.
     tinyAccountKey: Mapped[str] = mapped_column(String(64), index=True)
+    #: Calls a minute to pace its account to, instead of the limit Tiny announces (None).
+    tinyCallsPerMinute: Mapped[int | None] = mapped_column(Integer)
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -39,9 +39,14 @@ def build_limiter(settings: Settings) -> RateLimiter:
             redis_url,
             settings.tiny_min_interval_ms,
             settings.tiny_concurrency,
+            margin=settings.tiny_limit_margin,
             slot_ttl_seconds=2 * settings.tiny_timeout_seconds,
         )
-    return LocalRateLimiter(settings.tiny_min_interval_ms, settings.tiny_concurrency)
+    return LocalRateLimiter(
+        settings.tiny_min_interval_ms,
+        settings.tiny_concurrency,
+        margin=settings.tiny_limit_margin,
+    )
 
 
 def build_services(

@@ -27,6 +27,8 @@ class Settings:
     tiny_api_url: str = DEFAULT_TINY_API_URL
     tiny_min_interval_ms: int = 1000
     tiny_concurrency: int = 1
+    #: How far under the limit Tiny announces (`x-limit-api`) an account is paced: 0..0.5.
+    tiny_limit_margin: float = 0.05
     tiny_max_retries: int = 2
     tiny_max_enrich_per_run: int = 50
     tiny_timeout_seconds: float = 30.0
@@ -61,6 +63,8 @@ class Settings:
     auth_failure_limit: str = "10 per minute"
     #: Bearer token of the business figures of /metrics (unset: process metrics only).
     metrics_token: str | None = None
+    #: What names an account in the per-account metrics: `id` (8 hex of its key) or `name`.
+    metrics_account_label: str = "id"
     sync_queued_timeout_seconds: float = 900.0
     sync_abandoned_after_seconds: float = 3600.0
     sync_log_retention_days: int = 90
@@ -104,6 +108,17 @@ class Settings:
                     break
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tiny_limit_margin <= 0.5:
+            raise SettingsError(
+                f"TINY_LIMIT_MARGIN={self.tiny_limit_margin} is not between 0 and 0.5 "
+                "(0.05 paces each account 5% under the limit Tiny announces)"
+            )
+        if self.metrics_account_label not in ("id", "name"):
+            raise SettingsError(
+                f"METRICS_ACCOUNT_LABEL={self.metrics_account_label!r} is not 'id' or 'name'"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

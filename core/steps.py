@@ -137,6 +137,7 @@ def run_step(
         assert company is not None
         token = company_token(company, settings)
         account = company.tinyAccountKey
+        client.pace(account, company.tinyCallsPerMinute)  # its override, read at each step
 
     window = run_window(run)
     ctx = ModuleContext(

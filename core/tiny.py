@@ -31,7 +31,7 @@ from core.errors import (
     TinyRateLimitError,
     TinyTransientError,
 )
-from core.ratelimit import NoRateLimiter, RateLimiter
+from core.ratelimit import NoRateLimiter, RateLimiter, parse_limit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ NO_SUCH_PAGE = 23
 RECORD_NOT_FOUND = 32
 RATE_LIMITED = 6
 TOO_MANY_CONCURRENT = 11
+#: The header of every answer that announces the account's limit, in calls a minute.
+LIMIT_HEADER = "x-limit-api"
 AUTH_CODES = {1: "the Tiny token is missing", 2: "the Tiny token is invalid"}
 PERMANENT_CODES = {
     5: "the Tiny API is blocked for this account",
@@ -130,6 +132,10 @@ class TinyClient:
         """Close the HTTP connection pool."""
         self._http.close()
 
+    def pace(self, account: str, calls_per_minute: int | None) -> None:
+        """Pace `account` to this many calls a minute (a company's override; None: Tiny's)."""
+        self._limiter.override(account, calls_per_minute)
+
     # -- the one place a request is made -------------------------------------------------
     def call(
         self,
@@ -207,7 +213,14 @@ class TinyClient:
                 raise TinyTransientError(
                     f"could not reach Tiny for {service}: {type(exc).__name__}", service=service
                 ) from exc
-        return self._parse(service, response), answered_at(response)
+        announced = parse_limit(response.headers.get(LIMIT_HEADER))
+        if announced is not None:
+            self._limiter.observe_limit(account, announced)
+        try:
+            return self._parse(service, response), answered_at(response)
+        except TinyRateLimitError as exc:
+            self._limiter.refused(account, exc.code or RATE_LIMITED)
+            raise
 
     def _parse(self, service: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code >= 500:

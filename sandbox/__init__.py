@@ -37,6 +37,11 @@ Data that moves while a client reads it (see TINY_API_V2.md, "Data changes while
   {"skew_seconds": -600}`) sets the sandbox's now apart from its clock; every answer carries
   it in the HTTP `Date` header. Dates and filters (`dataAtualizacao`, `dataCriacao`,
   `dataAlteracao`, `data_pedido`, `data_criacao`) are Brasília time (UTC-3).
+- Limits per token: `AccountSpec(rate_limit_calls, rate_limit_window_seconds)` is the plan,
+  enforced with code 6 over a sliding window (code 11 past `max_concurrent` in flight), and
+  every answer to a known token carries it per minute in `x-limit-api` (10 calls in a 20 s
+  window announce 30); `announce_limit=False` answers without the header. Over HTTP:
+  `python -m sandbox --plan TOKEN=CALLS` (repeatable) or `POST /_sandbox/accounts`.
 - `Sandbox.truth(token, start, end)` / `GET /_sandbox/truth` is the current state: window
   orders with their current situacao (`orders_deleted` apart), bills by situacao
   (`*_open`, `*_paid`, `*_cancelled`, `*_deleted`), active products with their balance

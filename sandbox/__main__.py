@@ -1,8 +1,9 @@
-"""`python -m sandbox --port N [--orders N]`: run the fake Tiny API as an HTTP server."""
+"""`python -m sandbox --port N [--orders N] [--plan TOKEN=CALLS]`: the fake Tiny API over HTTP."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from sandbox.app import Sandbox
 from sandbox.data import AccountSpec
@@ -11,12 +12,40 @@ from sandbox.server import serve
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, create the accounts and serve until interrupted."""
+    args, sandbox, tokens = build(argv)
+    print(
+        f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
+        f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
+        f"admin under /_sandbox/)",
+        flush=True,
+    )
+    try:
+        serve(sandbox, args.host, args.port, quiet=args.quiet)
+    except KeyboardInterrupt:
+        pass
+
+
+def build(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandbox, list[str]]:
+    """The arguments, the sandbox with its accounts, and how to name them to a person."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
     parser.add_argument("--orders", type=int, default=AccountSpec.orders)
     parser.add_argument("--days", type=int, default=AccountSpec.days)
-    parser.add_argument("--rate-limit", type=int, default=AccountSpec.rate_limit_calls)
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=AccountSpec.rate_limit_calls,
+        help="calls a minute every account allows (its plan, announced in x-limit-api)",
+    )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=[],
+        type=_plan,
+        metavar="TOKEN=CALLS",
+        help="an account whose plan allows CALLS a minute (repeatable; Tiny's: 30, 60, 120)",
+    )
     parser.add_argument(
         "--token",
         action="append",
@@ -31,19 +60,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spec = AccountSpec(orders=args.orders, days=args.days, rate_limit_calls=args.rate_limit)
     sandbox = Sandbox(auto_accounts=not args.strict_tokens, default_spec=spec)
-    tokens = args.token or ["sandbox-token"]
+    tokens = list(args.token or ["sandbox-token"])
     for token in tokens:
         sandbox.add_account(token, spec)
-    print(
-        f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
-        f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
-        f"admin under /_sandbox/)",
-        flush=True,
-    )
+    for token, calls in args.plan:
+        sandbox.add_account(token, dataclasses.replace(spec, rate_limit_calls=calls))
+        tokens.append(f"{token} ({calls}/min)")
+    return args, sandbox, tokens
+
+
+def _plan(value: str) -> tuple[str, int]:
+    token, _, calls = value.partition("=")
     try:
-        serve(sandbox, args.host, args.port, quiet=args.quiet)
-    except KeyboardInterrupt:
-        pass
+        limit = int(calls)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not TOKEN=CALLS") from None
+    if not token or limit < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not TOKEN=CALLS with CALLS >= 1")
+    return token, limit
 
 
 if __name__ == "__main__":

@@ -327,7 +327,8 @@ class Sandbox:
         if account is None:
             return fail(2)
         spec = account.spec
-        headers.append(("x-limit-api", str(spec.rate_limit_calls)))
+        if spec.announce_limit:
+            headers.append(("x-limit-api", str(spec.calls_per_minute)))
         in_flight = self._in_flight.enter(token)
         try:
             self._counters.in_flight(token, in_flight)

@@ -78,8 +78,11 @@ class AccountSpec:
     payables: int = 80
     receivables: int = 80
     seed: int | None = None
+    #: The plan: calls accepted per window (Tiny's window is a minute; tests shorten it).
     rate_limit_calls: int = 60
     rate_limit_window_seconds: float = 60.0
+    #: Whether answers carry `x-limit-api` (Tiny's always do; off, a client must pace blind).
+    announce_limit: bool = True
     max_concurrent: int = 15
     items_per_order: tuple[int, int] = (1, 4)
     #: Listings of orders or bills matching more records than this answer code 21.
@@ -88,6 +91,11 @@ class AccountSpec:
     open_includes_partial: bool = True
     #: Whether a served page of lista.atualizacoes.estoque leaves the queue (Tiny: yes).
     stock_updates_consume: bool = True
+
+    @property
+    def calls_per_minute(self) -> int:
+        """The plan in Tiny's unit, as `x-limit-api` says it (a shortened window scaled up)."""
+        return max(1, round(self.rate_limit_calls * 60 / self.rate_limit_window_seconds))
 
     def __post_init__(self) -> None:
         checks = [

@@ -5,10 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli.console import console, guarded, load_settings
+from cli.console import console, fail, guarded, load_settings
 from cli.database import for_reading, for_writing
-from core.companies import add_company, list_companies
+from core.companies import add_company, list_companies, set_pace
 
+CALLS_HELP = (
+    "Calls a minute to pace its Tiny account to, 1..600, or 'auto' for the limit Tiny "
+    "announces on every answer (x-limit-api)."
+)
 app = typer.Typer(help="Companies and their Tiny tokens.", no_args_is_help=True)
 
 
@@ -16,14 +20,42 @@ app = typer.Typer(help="Companies and their Tiny tokens.", no_args_is_help=True)
 def company_add(
     name: str = typer.Option(..., help="The company's name."),
     token: str = typer.Option(..., help="Its Tiny API token (stored encrypted)."),
+    calls_per_minute: str = typer.Option("auto", help=CALLS_HELP),
 ) -> None:
     """Add a company; prints its id."""
+    pace = _calls_per_minute(calls_per_minute)
     settings = load_settings()
     services = for_writing(settings)
     with services.session_factory() as session:
-        company = guarded(add_company, session, settings, name=name, token=token)
+        company = guarded(
+            add_company, session, settings, name=name, token=token, calls_per_minute=pace
+        )
         session.commit()
         console.print(company.id)
+
+
+@app.command("update")
+def company_update(
+    company_id: str = typer.Argument(..., help="The company's id."),
+    calls_per_minute: str = typer.Option(..., help=CALLS_HELP),
+) -> None:
+    """Change how a company's Tiny account is paced."""
+    pace = _calls_per_minute(calls_per_minute)
+    services = for_writing(load_settings())
+    with services.session_factory() as session:
+        company = guarded(set_pace, session, company_id, pace)
+        session.commit()
+        said = "the limit Tiny announces" if pace is None else f"{pace} calls a minute"
+        console.print(f"{company.name}: paced to {said}", highlight=False)
+
+
+def _calls_per_minute(value: str) -> int | None:
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        fail(f"--calls-per-minute must be a whole number or 'auto', not {value!r}")
 
 
 @app.command("list")
@@ -31,9 +63,15 @@ def company_list() -> None:
     """List companies (never their tokens)."""
     services = for_reading(load_settings())
     table = Table()
-    for column in ("id", "name", "active"):
+    for column in ("id", "name", "active", "calls/min"):
         table.add_column(column)
     with services.session_factory() as session:
         for company in list_companies(session):
-            table.add_row(company.id, company.name, "yes" if company.active else "no")
+            pace = company.tinyCallsPerMinute
+            table.add_row(
+                company.id,
+                company.name,
+                "yes" if company.active else "no",
+                "auto" if pace is None else str(pace),
+            )
     console.print(table)

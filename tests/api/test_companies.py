@@ -77,3 +77,54 @@ def test_bad_company_input_is_refused(client):
     response = client.post(f"{url}/nope/deactivate", headers=AUTH)
     assert response.status_code == 400
     assert client.get("/api/admin/companies", headers=AUTH).get_json()["companies"] == []
+
+
+def test_a_company_s_pace_is_set_at_creation_changed_and_given_back_to_tiny(client, api_services):
+    url = "/api/admin/companies"
+    created = client.post(
+        url, json={"name": "Loja", "token": TOKEN, "tinyCallsPerMinute": 30}, headers=AUTH
+    )
+    assert created.status_code == 201
+    company = created.get_json()["company"]
+    assert company["tinyCallsPerMinute"] == 30
+    changed = client.patch(f"{url}/{company['id']}", json={"tinyCallsPerMinute": 90}, headers=AUTH)
+    assert changed.status_code == 200 and changed.get_json()["company"]["tinyCallsPerMinute"] == 90
+    back = client.patch(f"{url}/{company['id']}", json={"tinyCallsPerMinute": None}, headers=AUTH)
+    assert back.get_json()["company"]["tinyCallsPerMinute"] is None
+    listed = client.get(url, headers=AUTH).get_json()["companies"]
+    assert [c["tinyCallsPerMinute"] for c in listed] == [None]
+    with api_services.session_factory() as session:
+        assert session.scalars(select(Company.tinyCallsPerMinute)).one() is None
+    plain = client.post(url, json={"name": "Outra", "token": TOKEN + "2"}, headers=AUTH)
+    assert plain.get_json()["company"]["tinyCallsPerMinute"] is None
+
+
+def test_a_bad_pace_is_refused_with_a_sentence(client, company):
+    url = f"/api/admin/companies/{company}"
+    for value, words in [
+        (0, "at least 1"),
+        (601, "at most 600"),
+        ("30", "whole number"),
+        (2.5, "whole number"),
+        (True, "whole number"),
+        ([30], "whole number"),
+    ]:
+        for response in (
+            client.patch(url, json={"tinyCallsPerMinute": value}, headers=AUTH),
+            client.post(
+                "/api/admin/companies",
+                json={"name": "Loja", "token": TOKEN, "tinyCallsPerMinute": value},
+                headers=AUTH,
+            ),
+        ):
+            assert response.status_code == 400, value
+            assert words in response.get_json()["error"], (value, response.get_json())
+    missing = client.patch(url, json={}, headers=AUTH)
+    assert missing.status_code == 400
+    assert "tinyCallsPerMinute is required" in missing.get_json()["error"]
+    unknown = client.patch(
+        f"/api/admin/companies/{uuid.uuid4()}", json={"tinyCallsPerMinute": 30}, headers=AUTH
+    )
+    assert unknown.status_code == 404
+    refused = client.patch(url, json={"tinyCallsPerMinute": 30})
+    assert refused.status_code == 401

@@ -163,3 +163,29 @@ def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
     assert run_id in listed.output
     canceled = runner.invoke(app, ["runs", "cancel", run_id])
     assert canceled.exit_code != 0 and "can no longer be canceled" in canceled.output
+
+
+def test_company_add_and_update_set_the_pace_of_its_tiny_account(env):
+    added = runner.invoke(
+        app, ["company", "add", "--name", "ACME", "--token", "tok-pace", "--calls-per-minute", "30"]
+    )
+    assert added.exit_code == 0, added.output
+    company_id = added.output.strip()
+    assert "30" in runner.invoke(app, ["company", "list"]).output
+    updated = runner.invoke(app, ["company", "update", company_id, "--calls-per-minute", "90"])
+    assert updated.exit_code == 0 and "90 calls a minute" in updated.output
+    auto = runner.invoke(app, ["company", "update", company_id, "--calls-per-minute", "auto"])
+    assert auto.exit_code == 0 and "the limit Tiny announces" in auto.output
+    engine = make_engine(env)
+    with engine.connect() as conn:
+        assert conn.scalar(select(Company.tinyCallsPerMinute)) is None
+    for value, words in (("700", "between 1 and 600"), ("fast", "whole number or 'auto'")):
+        bad = runner.invoke(app, ["company", "update", company_id, "--calls-per-minute", value])
+        assert bad.exit_code == 2 and words in bad.output, bad.output
+    with engine.connect() as conn:
+        assert conn.scalar(select(Company.tinyCallsPerMinute)) is None
+    engine.dispose()
+    missing = runner.invoke(
+        app, ["company", "update", str(uuid.uuid4()), "--calls-per-minute", "30"]
+    )
+    assert missing.exit_code == 2 and "not found" in missing.output

@@ -115,9 +115,18 @@ def test_the_migration_moves_sqlite_floats_to_exact_cents(tmp_path):
 def test_the_migration_clears_nan_that_postgresql_accepted(pg_database):
     engine = make_engine(pg_database)
     downgrade(engine, "0001")
+    company = "c-nan"
     try:
         with make_session_factory(engine)() as session:
-            company = _company(session)
+            # Raw SQL: at revision 0001 the table lacks the model's later columns.
+            session.execute(
+                text(
+                    'INSERT INTO "Company" (id, name, active, "tinyTokenEncrypted",'
+                    ' "tinyAccountKey", "createdAt")'
+                    " VALUES (:c, 'Money', true, 'x', 'k', now())"
+                ),
+                {"c": company},
+            )
             session.execute(
                 text(
                     'INSERT INTO "SalesOrder" ("companyId", "tinyId", valor, "needsEnrichment",'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
 
 from sandbox import AccountSpec, Sandbox, SandboxTransport
 from tests.support.sandbox_calls import Api, Clock
@@ -136,3 +137,45 @@ def test_counters_count_calls_per_service_and_answers_per_code_and_reset():
     assert sb.counters().calls == 4 and sb.counters().by_code[2] == 1
     sb.reset_counters()
     assert sb.counters().calls == 0 and sb.counters("tok").calls == 0
+
+
+# -- the plan each token announces (x-limit-api) ---------------------------------------------
+def limit_header(sb: Sandbox, token: str = "tok") -> str | None:
+    with httpx.Client(transport=SandboxTransport(sb), base_url="http://sb/api2") as http:
+        return Api(http, token=token).raw("pedidos.pesquisa.php").headers.get("x-limit-api")
+
+
+def test_each_token_announces_its_own_plan_on_every_answer_even_a_refusal():
+    sb, _ = limited(AccountSpec(orders=20, rate_limit_calls=30))
+    sb.add_account("big", AccountSpec(orders=20, rate_limit_calls=120))
+    assert limit_header(sb) == "30" and limit_header(sb, "big") == "120"
+    assert codes(sb, 30) == [None] * 29 + [6]  # the call above counted
+    assert limit_header(sb) == "30"  # the code 6 answer says it too
+
+
+def test_a_shortened_window_announces_its_plan_per_minute():
+    # Tests shorten Tiny's minute: 10 calls in 20 s is the 30-a-minute plan, and says so.
+    sb, ticker = limited(AccountSpec(orders=20, rate_limit_calls=10, rate_limit_window_seconds=20))
+    assert limit_header(sb) == "30"
+    assert codes(sb, 10) == [None] * 9 + [6]
+    ticker.t += 20.01
+    assert codes(sb, 1) == [None]
+
+
+def test_an_account_can_answer_without_the_header():
+    sb, _ = limited(AccountSpec(orders=20, rate_limit_calls=30, announce_limit=False))
+    assert limit_header(sb) is None
+    assert codes(sb, 30) == [None] * 29 + [6]  # the plan is enforced all the same
+
+
+def test_the_command_line_gives_tokens_plans_of_their_own():
+    from sandbox.__main__ import build
+
+    args, sb, named = build(["--plan", "small=30", "--plan", "big=120", "--rate-limit", "60"])
+    assert limit_header(sb, "small") == "30"
+    assert limit_header(sb, "big") == "120"
+    assert limit_header(sb, "sandbox-token") == "60"
+    assert "small (30/min)" in named and "big (120/min)" in named
+    for bad in ("nothing", "tok=", "tok=0", "=30"):
+        with pytest.raises(SystemExit):
+            build(["--plan", bad])

@@ -37,9 +37,18 @@ def make_services(settings: Settings, sandbox: Sandbox) -> Services:
 
 
 def fast_spec(**overrides: Any) -> AccountSpec:
-    """An account whose rate limits stay out of the way unless a test sets them."""
+    """An account whose rate limits stay out of the way unless a test sets them.
+
+    It announces no `x-limit-api`, so the client paces it at the test's TINY_MIN_INTERVAL
+    (the pace without a header) and a test that sets a tight limit still meets it.
+    """
     values: dict[str, Any] = dict(
-        orders=300, days=120, products=25, rate_limit_calls=1_000_000, max_concurrent=1000
+        orders=300,
+        days=120,
+        products=25,
+        rate_limit_calls=1_000_000,
+        max_concurrent=1000,
+        announce_limit=False,
     )
     values.update(overrides)
     return AccountSpec(**values)

@@ -68,12 +68,13 @@ def _scheduled_starts(limiters: list[RedisRateLimiter], calls: int) -> list[floa
     def client(limiter: RedisRateLimiter) -> None:
         acquire = limiter._acquire
 
-        def recording(*args: Any, **kwargs: Any) -> int:
-            wait_us = int(acquire(*args, **kwargs))
+        def recording(*args: Any, **kwargs: Any) -> list[int]:
+            answer = acquire(*args, **kwargs)
+            wait_us = int(answer[0])
             if wait_us >= 0:
                 with lock:
                     starts.append(time.monotonic() + wait_us / 1_000_000)
-            return wait_us
+            return answer
 
         with limiter.slot("warm-up"):  # the first script call loads it (and fakeredis's Lua)
             pass
@@ -95,10 +96,10 @@ def test_calls_of_one_account_start_an_interval_apart_across_processes(make_limi
     seconds, micros = limiters[0].client.time()
     began = seconds * 1_000_000 + micros
     starts = _scheduled_starts(limiters, calls=10)
-    # On Redis's clock, exactly: 20 reservations took at least 20 intervals (more only when
-    # a caller came late, which a loaded machine can make happen).
-    next_free = int(limiters[0].client.get(limiters[0].keys("account-1")[0]))
-    assert 20 * 30_000 <= next_free - began < 20 * 30_000 * 3
+    # On Redis's clock, exactly: 20 reservations took at least 19 intervals after the first
+    # (more only when a caller came late, which a loaded machine can make happen).
+    last_start = int(limiters[0].client.get(limiters[0].keys("account-1")[0]))
+    assert 19 * 30_000 <= last_start - began < 20 * 30_000 * 3
     # On this host's clock single gaps carry thread scheduling noise; their mean does not.
     assert (starts[-1] - starts[0]) / (len(starts) - 1) > 0.030 * 0.9, starts
 
@@ -185,3 +186,144 @@ def test_services_pace_through_redis_whenever_a_redis_broker_is_configured():
     assert isinstance(limiter, RedisRateLimiter)
     assert limiter.interval_us == settings.tiny_min_interval_ms * 1000
     assert limiter.slot_ttl_us == 14_000_000  # outlasts a slow connect plus a slow read
+
+
+# -- per-account pacing from the limit Tiny announces (issue 11) -----------------------------
+def _last_start(limiter: RedisRateLimiter, key: str) -> int:
+    return int(limiter.client.get(limiter.keys(key)[0]))
+
+
+def test_a_limit_announced_to_one_process_paces_the_account_in_every_process(make_limiter):
+    told, other = make_limiter(1000), make_limiter(1000)
+    told.observe_limit("account-1", 600)  # 600 a minute less 5%: 105,263 µs apart
+    with other.slot("account-1"):
+        first = _last_start(other, "account-1")
+    with other.slot("account-1"):
+        second = _last_start(other, "account-1")
+    # On Redis's clock: the announced interval, not the 1 s start pace (more only when the
+    # second call came late).
+    assert 105_263 <= second - first < 1_000_000
+    stats = told.stats(["account-1"])["account-1"]
+    assert stats.calls == 2 and stats.announced_limit == 600
+    assert stats.pace_per_minute == pytest.approx(570, rel=1e-3)
+
+
+def test_an_override_wins_over_the_announced_limit(make_limiter):
+    told, overriding = make_limiter(1000), make_limiter(1000)
+    told.observe_limit("account-1", 60)  # 1.05 s apart ...
+    overriding.override("account-1", 6000)  # ... but this company says 6000 a minute
+    with overriding.slot("account-1"):
+        first = _last_start(overriding, "account-1")
+    started = time.monotonic()
+    with overriding.slot("account-1"):
+        second = _last_start(overriding, "account-1")
+    assert 10_526 <= second - first < 1_050_000
+    assert time.monotonic() - started < 1.0
+    overriding.override("account-1", None)  # Tiny's figure again
+    with overriding.slot("account-1"):
+        third = _last_start(overriding, "account-1")
+    assert third - second >= 1_052_631
+
+
+def test_the_announced_limit_is_written_when_it_changes_not_on_every_answer(make_limiter):
+    limiter = make_limiter(1000)
+    pace_key = limiter.keys("account-1")[2]
+    limiter.observe_limit("account-1", 600)
+    assert int(limiter.client.get(pace_key)) == 105_263
+    assert 0 < limiter.client.ttl(pace_key) <= 24 * 3600
+    limiter.client.set(pace_key, 123_456)  # marks whether the next answer writes again
+    limiter.observe_limit("account-1", 600)
+    assert int(limiter.client.get(pace_key)) == 123_456  # the same figure: no write
+    limiter.observe_limit("account-1", 300)
+    assert int(limiter.client.get(pace_key)) == 210_526  # a new plan: written
+    limiter.client.delete(pace_key)  # expired, or Redis restarted empty
+    with limiter.slot("account-1"):  # the script says it is gone ...
+        pass
+    limiter.observe_limit("account-1", 300)  # ... so the next answer writes it again
+    assert int(limiter.client.get(pace_key)) == 210_526
+
+
+def test_per_account_figures_add_up_over_processes(make_limiter):
+    one, two, scraper = make_limiter(0, 2), make_limiter(0, 2), make_limiter(0)
+    for limiter, calls in ((one, 3), (two, 2)):
+        for _ in range(calls):
+            with limiter.slot("account-1"):
+                pass
+    one.refused("account-1", 6)
+    two.refused("account-1", 11)
+    two.refused("account-1", 11)
+    one.observe_limit("account-1", 120)
+    with one.slot("account-2"):
+        pass
+    stats = scraper.stats(["account-1", "account-2", "never-called"])
+    assert set(stats) == {"account-1", "account-2"}
+    assert stats["account-1"].calls == 5 and stats["account-2"].calls == 1
+    assert dict(stats["account-1"].refused) == {6: 1, 11: 2}
+    assert stats["account-1"].announced_limit == 120
+    assert stats["account-2"].announced_limit is None
+    assert stats["account-1"].wait_seconds >= 0
+
+
+def test_two_accounts_on_different_plans_are_paced_to_their_own_in_real_time():
+    """Two processes (limiters of their own) on one real Redis, each syncing one account.
+
+    The sandbox's window is 20 s instead of Tiny's minute, so a plan is its calls per minute
+    scaled to 20 s (30 a minute: 10 calls); the margin (5%) leaves a second of slack there.
+    """
+    probe = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        probe.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    from sandbox import AccountSpec, Sandbox, SandboxTransport
+
+    window, seconds = 20.0, 21.0
+    sandbox = Sandbox()
+    for token, per_minute in (("tok-30", 30), ("tok-120", 120)):
+        calls = round(per_minute * window / 60)
+        spec = AccountSpec(orders=20, days=10, products=3, payables=3, receivables=3,
+                           rate_limit_calls=calls, rate_limit_window_seconds=window)  # fmt: skip
+        sandbox.add_account(token, spec)
+        assert spec.calls_per_minute == per_minute
+    prefix = f"tinysync-test:{uuid.uuid4().hex}"
+    settings = Settings(tiny_api_url="sandbox", tiny_max_retries=0)  # a code 6 would raise
+    answered: dict[str, list[float]] = {}
+    failures: list[BaseException] = []
+
+    def sync(token: str) -> None:
+        from core.tiny import TinyClient
+
+        limiter = RedisRateLimiter(redis.Redis.from_url(REDIS_TEST_URL), 1000, 1, prefix=prefix)
+        client = TinyClient(
+            settings, transport=SandboxTransport(sandbox), limiter=limiter, base_url="http://sb"
+        )
+        began = time.monotonic()
+        moments = answered[token] = []
+        try:
+            while time.monotonic() - began < seconds:
+                client.call(token, "pedidos.pesquisa.php", account=token)
+                moments.append(time.monotonic())
+        except BaseException as exc:
+            failures.append(exc)
+        client.close()
+
+    threads = [threading.Thread(target=sync, args=(t,)) for t in ("tok-30", "tok-120")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        keys = list(probe.scan_iter(f"{prefix}:*"))
+        if keys:
+            probe.delete(*keys)
+    assert failures == []
+    for token, per_minute in (("tok-30", 30), ("tok-120", 120)):
+        assert sandbox.counters(token).rate_limit_violations == 0, token
+        # Utilisation: calls x the interval the plan allows / the time they took (the first
+        # call waits for nothing, so it is the start of the span, not one of its calls).
+        moments = answered[token]
+        span = moments[-1] - moments[0]
+        used = (len(moments) - 1) * (60 / per_minute) / span
+        print(f"{token}: {len(moments)} calls in {span:.1f}s, utilisation {used:.2f}")
+        assert 0.9 <= used <= 1.0, (token, len(moments), span)
