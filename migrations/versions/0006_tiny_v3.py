@@ -34,9 +34,7 @@ _COLUMNS = (
 
 def upgrade() -> None:
     with op.batch_alter_table("Company") as batch:
-        batch.add_column(
-            sa.Column("apiVersion", sa.String(2), nullable=False, server_default="v2")
-        )
+        batch.add_column(sa.Column("apiVersion", sa.String(2), nullable=False, server_default="v2"))
         for name, type_ in _COLUMNS:
             batch.add_column(sa.Column(name, type_, nullable=True))
         batch.add_column(
