@@ -26,11 +26,18 @@ TAGS = ["companies"]
     security=ADMIN,
 )
 def create(json: CompanyBody) -> tuple[Response, int]:
-    """Add a company with its Tiny API token (stored encrypted, never returned)."""
+    """Add a company: v2 with its Tiny API token, v3 with its Tiny app's client id and secret
+    (stored encrypted, never returned)."""
     svc = services()
     with svc.session_factory() as session:
         company = add_company(
-            session, svc.settings, name=json.name, token=json.token.get_secret_value()
+            session,
+            svc.settings,
+            name=json.name,
+            token=json.token.get_secret_value() if json.token else None,
+            api_version=json.apiVersion,
+            client_id=json.clientId,
+            client_secret=json.clientSecret.get_secret_value() if json.clientSecret else None,
         )
         session.commit()
         return jsonify(success=True, company=_view(session, company)), 201

@@ -89,10 +89,14 @@ class LogsQuery(Query):
 
 
 class CompanyBody(Body):
-    """A new company and its Tiny API token (write-only: never returned)."""
+    """A new company: v2 with its Tiny API token, or v3 with its Tiny app's client id and
+    secret (then "Conectar ao Tiny" in the UI). Secrets are write-only: never returned."""
 
     name: Text = Field(min_length=1, max_length=200)
-    token: SecretStr = Field(min_length=1, max_length=500)
+    apiVersion: Literal["v2", "v3"] = "v2"
+    token: SecretStr | None = Field(None, min_length=1, max_length=500)
+    clientId: Text | None = Field(None, min_length=1, max_length=200)
+    clientSecret: SecretStr | None = Field(None, min_length=1, max_length=200)
 
 
 # -- answers ----------------------------------------------------------------------------
@@ -222,13 +226,20 @@ class LogsAnswer(BaseModel):
 
 
 class CompanyView(Answer):
-    """A company (never its token)."""
+    """A company (never its token, app secret or token pair)."""
 
     id: str
     name: str
     active: bool
     createdAt: str | None
     activeRunId: str | None = None
+    apiVersion: Literal["v2", "v3"] = "v2"
+    clientId: str | None = Field(None, description="v3: the Tiny app's client id")
+    connected: bool | None = Field(None, description="v3: whether a token pair is stored")
+    needsReconnect: bool = Field(
+        False, description="v3: the authorisation lapsed; a person must connect again"
+    )
+    needsReconnectReason: str | None = None
 
 
 class CompanyAnswer(BaseModel):

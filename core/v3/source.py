@@ -66,8 +66,8 @@ def v3_param(value: Any) -> Any:
 # -- v3 records in the v2 shape the modules map -------------------------------------------
 def as_v2_order(item: dict[str, Any]) -> dict[str, Any]:
     """A `GET /pedidos` item (or an order's detail) as a `pedidos.pesquisa.php` record."""
-    cliente, vendedor, ecommerce = (
-        _dict(item.get(k)) for k in ("cliente", "vendedor", "ecommerce")
+    cliente, vendedor, ecommerce, transportador = (
+        _dict(item.get(k)) for k in ("cliente", "vendedor", "ecommerce", "transportador")
     )
     return {
         "id": item.get("id"),
@@ -80,7 +80,9 @@ def as_v2_order(item: dict[str, Any]) -> dict[str, Any]:
         "id_vendedor": vendedor.get("id"),
         "nome_vendedor": vendedor.get("nome"),
         "situacao": order_situacao(item.get("situacao")),
-        "codigo_rastreamento": item.get("codigoRastreamento"),
+        "codigo_rastreamento": transportador.get(
+            "codigoRastreamento", item.get("codigoRastreamento")
+        ),
     }
 
 
