@@ -63,6 +63,10 @@ class Bearer(Protocol):
         """A new access token after Tiny answered 401 to `refused`; TinyReconnectNeeded if none."""
         ...
 
+    def lost(self, reason: str) -> TinyReconnectNeeded:
+        """Tiny refused even a renewed token: mark the company as needing a person."""
+        ...
+
 
 def rate_wait(response: httpx.Response, default: float) -> float:
     """Seconds to wait after a 429/503: `Retry-After` (seconds or a date), else
@@ -194,10 +198,7 @@ class V3Client:
             token = bearer.renew(token)
             response = self._send(token, path, params, account)
             if response.status_code == 401:
-                raise TinyReconnectNeeded(
-                    f"Tiny recusou o acesso a {path} mesmo com um token novo (HTTP 401)",
-                    service=path,
-                )
+                raise bearer.lost(f"Tiny recusou o acesso a {path} mesmo com um token novo (401)")
         return self._parse(path, response, missing_ok), answered_at(response)
 
     def _send(self, token: str, path: str, params: dict[str, Any], account: str) -> httpx.Response:

@@ -163,6 +163,15 @@ class TokenRenewer:
             raise ValidationError(f"company {company_id} uses Tiny API {company.apiVersion}")
         return company
 
+    def mark_lost(self, company_id: str, reason: str) -> TinyReconnectNeeded:
+        """Mark the company as needing reconnecting (Tiny refused a renewed token)."""
+        with self.session_factory() as session:
+            company = self._company(session, company_id, lock=True)
+            try:
+                self._lost(session, company, reason)
+            except TinyReconnectNeeded as exc:
+                return exc
+
     def _lost(self, session: Session, company: Company, reason: str) -> NoReturn:
         """Mark the company as needing a person to connect it again; raise for the caller."""
         company.needsReconnect = True
@@ -188,6 +197,9 @@ class CompanyBearer:
 
     def renew(self, refused: str) -> str:
         return self.renewer.access_token(self.company_id, refused=refused)
+
+    def lost(self, reason: str) -> TinyReconnectNeeded:
+        return self.renewer.mark_lost(self.company_id, reason)
 
 
 def refresh_idle(renewer: TokenRenewer) -> tuple[int, int]:
