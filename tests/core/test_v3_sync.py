@@ -17,7 +17,7 @@ from core.v3.client import V3Client
 from sandbox import SandboxTransport
 from tests.support.services import make_settings, new_company, step_until_done
 from tests.support.truth import mismatches
-from tests.support.v3 import new_v3_company, v3_access
+from tests.support.v3 import new_v3_company, v3_access, v3_spec
 
 TOKEN = "tok-v3-sync"
 
@@ -49,7 +49,7 @@ def _count(services, model, company_id: str) -> int:
 
 def test_a_month_of_a_v3_company_equals_the_truth_beside_a_v2_company(services, sandbox):
     month, first, last = _last_month()
-    v2 = new_company(services, sandbox, TOKEN)
+    v2 = new_company(services, sandbox, TOKEN, v3_spec())
     v3, _client = new_v3_company(services, sandbox, TOKEN, new_account=False)
     for company in (v2, v3):
         run_id = _sync_month(services, company, month)

@@ -16,6 +16,12 @@ from sandbox import AccountSpec, Sandbox, SandboxTransport
 from tests.support.services import fast_spec
 
 REDIRECT_URI = "http://tinysync.test/oauth/tiny/callback"
+
+
+def v3_spec(**overrides: object) -> AccountSpec:
+    """`fast_spec` with v3's read budget out of the way too (unless a test sets it)."""
+    return fast_spec(**{"v3_rate_limit_calls": 1_000_000, **overrides})
+
 SECRET = "app-secret-0123456789"
 
 
@@ -39,7 +45,7 @@ def add_v3_company(
     yet connected; returns (company id, client id)."""
     client_id = client_id or f"app-{token}"
     if new_account:
-        sandbox.add_account(token, spec or fast_spec())
+        sandbox.add_account(token, spec or v3_spec())
     sandbox.add_oauth_app(client_id, SECRET, redirect_uri, token=token)
     with services.session_factory() as session:
         company = add_company(
