@@ -136,6 +136,7 @@ def run_step(
         if company.apiVersion == V3 and company.needsReconnect:
             # Only a person can bring the company back: fail now, without calling Tiny.
             failed = fail_run(session, run.id, reconnect_message(company))
+            session.commit()  # end the read fail_run ended with (on SQLite, the write lock)
             notify(failed.id)
             return _result(failed, keys)
         taken_over = lease.take(session, run.id, owner, settings.sync_lease_seconds)

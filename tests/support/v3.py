@@ -22,6 +22,7 @@ def v3_spec(**overrides: object) -> AccountSpec:
     """`fast_spec` with v3's read budget out of the way too (unless a test sets it)."""
     return fast_spec(**{"v3_rate_limit_calls": 1_000_000, **overrides})
 
+
 SECRET = "app-secret-0123456789"
 
 
