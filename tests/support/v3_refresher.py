@@ -2,8 +2,8 @@
 would: `python -m tests.support.v3_refresher DB_URL TINY_BASE COMPANY_ID GO_FILE`.
 
 It says it is ready (GO_FILE.ready.PID), waits for GO_FILE to exist (so several start at
-once), asks the renewer for a token, reads a page of products through the company's v3 source, and prints one JSON line: a digest of
-the token it used and how many products it read.
+once), asks the renewer for a token, reads a page of products through the company's v3
+source, and prints one JSON line: a digest of the token it used and how many products it read.
 """
 
 from __future__ import annotations
