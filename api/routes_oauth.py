@@ -24,7 +24,6 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from api.state import services
 from api.ui.auth import login_required, signed_in
-from api.ui.pages import page_headers
 from core.companies import get_company
 from core.errors import NotFoundError, TinyError, TinyReconnectNeeded, ValidationError
 from core.models import Company
@@ -32,7 +31,6 @@ from core.v3.oauth import OAuthClient, authorize_url, pkce_pair
 from core.v3.tokens import V3, client_secret, store_pair
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth/tiny")
-bp.after_request(page_headers)
 
 #: How long a started authorisation may take before its state is refused (seconds).
 STATE_MAX_AGE_SECONDS = 15 * 60
@@ -50,7 +48,7 @@ def _problem(message: str, status: int, company_id: str | None = None) -> tuple[
 def redirect_uri() -> str:
     """The callback registered in the Tiny app: TINY_V3_REDIRECT_URI, else this site's."""
     configured = services().settings.tiny_v3_redirect_uri
-    return configured or url_for("oauth.callback", _external=True)
+    return configured or url_for("ui.oauth.callback", _external=True)
 
 
 def _oauth() -> OAuthClient:

@@ -94,9 +94,13 @@ class CompanyBody(Body):
 
     name: Text = Field(min_length=1, max_length=200)
     apiVersion: Literal["v2", "v3"] = "v2"
-    token: SecretStr | None = Field(None, min_length=1, max_length=500)
+    token: SecretStr | None = Field(
+        None, min_length=1, max_length=500, json_schema_extra={"writeOnly": True}
+    )
     clientId: Text | None = Field(None, min_length=1, max_length=200)
-    clientSecret: SecretStr | None = Field(None, min_length=1, max_length=200)
+    clientSecret: SecretStr | None = Field(
+        None, min_length=1, max_length=200, json_schema_extra={"writeOnly": True}
+    )
 
 
 # -- answers ----------------------------------------------------------------------------
