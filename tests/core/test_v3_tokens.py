@@ -119,7 +119,8 @@ def test_a_lapsed_refresh_token_fails_the_next_run_at_once_until_reconnected(ser
     assert RECONNECT_SENTENCE in (run.errorMessage or "")
     assert run.tinyCalls == 0
     assert sandbox.oauth_counters(client)["refresh_token"] == calls_before  # no call at all
-    assert "precisa reconectar" in payload(run, stored)["errorMessage"]
+    sent = payload(run, stored)
+    assert "precisa reconectar" in sent["errorMessage"] and sent["needsReconnect"] is True
 
     connect(services, sandbox, company, client)
     assert not _company(services, company).needsReconnect
@@ -135,3 +136,24 @@ def test_a_refresh_token_refused_mid_run_fails_the_module_with_the_sentence(serv
     assert run.status == RunStatus.FAILED
     assert "precisa reconectar" in (run.errorMessage or "")
     assert _company(services, company).needsReconnect
+
+
+def test_secrets_rotate_re_encrypts_the_app_secret_and_the_pair(services, sandbox):
+    from core.companies import rotate_tokens
+    from core.crypto import decrypt_token
+
+    company, _client = new_v3_company(services, sandbox, TOKEN)
+    before = _company(services, company)
+    access = decrypt_token(before.v3AccessTokenEncrypted or "", services.settings.secret_keys)
+    rotated = services.settings.with_(
+        secret_key="a-new-secret-key-of-enough-length-0123",
+        secret_key_fallbacks=services.settings.secret_key,
+    )
+    with services.session_factory() as session:
+        assert rotate_tokens(session, rotated) == (1, 0)
+        session.commit()
+    after = _company(services, company)
+    only_new = ("a-new-secret-key-of-enough-length-0123",)
+    assert decrypt_token(after.v3AccessTokenEncrypted or "", only_new) == access
+    assert decrypt_token(after.v3ClientSecretEncrypted or "", only_new)
+    assert decrypt_token(after.v3RefreshTokenEncrypted or "", only_new)
