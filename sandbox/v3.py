@@ -43,6 +43,11 @@ _DENIED = {
     "unknown": "Token de acesso inválido",
     "expired": "Token de acesso expirado",
 }
+_DENIED_DETAIL = {
+    "missing": "Envie o cabeçalho Authorization: Bearer com o token de acesso",
+    "unknown": "Este token de acesso não foi emitido para nenhum aplicativo",
+    "expired": "Renove o token de acesso com o refresh token",
+}
 
 Response = tuple[int, list[tuple[str, str]], bytes]
 
@@ -155,7 +160,8 @@ class V3Face:
         try:
             token = self.sb._oauth.account_of(bearer)
         except AccessDenied as exc:
-            return _error(401, _DENIED[exc.reason], challenge, {"mensagem": exc.reason})
+            detail = {"campo": "Authorization", "mensagem": _DENIED_DETAIL[exc.reason]}
+            return _error(401, _DENIED[exc.reason], challenge, detail)
         if not self.sb.has_account(token) and self.sb.auto_accounts:
             self.sb.ensure_account(token)
         if not self.sb.has_account(token):
