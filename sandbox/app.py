@@ -341,8 +341,9 @@ class Sandbox:
         return self._counters.snapshot(token)
 
     def reset_counters(self) -> None:
-        """Zero all counters (rate-limit windows are left alone)."""
+        """Zero all counters, OAuth token requests included (rate-limit windows stay)."""
         self._counters.reset()
+        self._oauth.reset_counters()
 
     def reset_limits(self, token: str | None = None) -> None:
         """Forget the calls in the rate-limit window (v2 and v3) of one token, or of all."""

@@ -297,3 +297,10 @@ def test_the_standalone_server_speaks_v3_and_its_admin_drives_oauth():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_reset_counters_zeroes_the_token_requests_too(http, sb):
+    connect(http)
+    assert sb.oauth_counters(CLIENT_ID)["authorization_code"] == 1
+    sb.reset_counters()
+    assert sb.oauth_counters(CLIENT_ID) == {"authorization_code": 0, "refresh_token": 0}
