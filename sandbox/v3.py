@@ -27,7 +27,8 @@ from werkzeug.wrappers import Request
 
 from sandbox.faults import FAULT_HEADER, malformed_body, server_error
 from sandbox.oauth import AccessDenied
-from sandbox.v3_resources import LISTS, RECORDS, V3Error
+from sandbox.v3_params import V3Error
+from sandbox.v3_resources import LISTS, RECORDS
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox

@@ -188,6 +188,7 @@ def test_products_by_situacao_and_their_stock_agree_with_the_truth(sb, v3):
         assert stock["disponivel"] == row["saldo"] - row["saldo_reservado"]
         counted = sum(d["saldo"] for d in stock["depositos"] if not d["desconsiderar"])
         assert counted == row["saldo"]
+        assert sum(d["reservado"] for d in stock["depositos"]) == row["saldo_reservado"]
 
 
 def test_live_changes_show_on_both_faces(sb, v3, v2):
