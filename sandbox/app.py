@@ -330,11 +330,16 @@ class Sandbox:
         with account.lock:
             return {k: dict(v) for k, v in account.planted.items()}
 
+    def plant_v3(self, token: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `value` as v3 `field` ("a.b" nests) of a record; sandbox.v3.RawJson verbatim."""
+        self._v3.plant(self.account(token).token, record_id, field, value)
+
     def clear_planted(self, token: str) -> None:
-        """Serve every record's real values again."""
+        """Serve every record's real values again (v2 and v3)."""
         account = self.account(token)
         with account.lock:
             account.planted.clear()
+        self._v3.clear_planted(token)
 
     def counters(self, token: str | None = None) -> Counters:
         """Counters of one token, or summed over all tokens."""

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from sandbox import AccountSpec, Churn, Faults, Sandbox, SandboxTransport
-from sandbox.v3 import dumps
+from sandbox.v3 import RawJson, dumps
 from sandbox.v3_resources import ORDER_CODES
 from tests.sandbox.v3_support import (
     AUTH,
@@ -366,3 +366,28 @@ def test_the_clock_skew_moves_v3_dates_like_v2(sb, v3, clock):
     created = v3(f"/pedidos/{order_id}")["data"]
     assert created == iso(TODAY - timedelta(days=1))
     assert v3(f"/estoque/{next(iter(sb.truth(TOKEN, START, END).products))}")["saldo"] >= 0
+
+
+def test_planted_v3_values_are_served_verbatim_in_lists_and_details(sb, v3, v2):
+    bill_id = next(iter(sb.truth(TOKEN, START, END).receivables_open))
+    sb.plant_v3(TOKEN, bill_id, "valor", RawJson("123456789012345678.99"))
+    sb.plant_v3(TOKEN, bill_id, "cliente.nome", "Cliente\x00Nulo")
+    listed = v3.raw("/contas-receber", situacao="aberto")
+    assert '"valor":123456789012345678.99' in listed.text
+    item = next(b for b in v3_json(listed)["itens"] if b["id"] == bill_id)
+    assert item["valor"] == Decimal("123456789012345678.99")  # float would round it
+    assert float(Decimal("123456789012345678.99")) != item["valor"]
+    assert item["cliente"]["nome"] == "Cliente\x00Nulo"
+    assert v3(f"/contas-receber/{bill_id}")["valor"] == Decimal("123456789012345678.99")
+    product_id = next(iter(sb.truth(TOKEN, START, END).products))
+    sb.plant_v3(TOKEN, product_id, "precos.preco", RawJson("1e999"))
+    codigo = v3(f"/estoque/{product_id}")["codigo"]
+    assert '"preco":1e999' in v3.raw("/produtos", codigo=codigo).text
+    # v2 and the truth keep the real values; clear_planted ends the plants.
+    v2_bill = v2("conta.receber.obter.php", id=bill_id)["conta"]
+    true_value = sb.truth(TOKEN, START, END).receivables_open[bill_id]["valor"]
+    assert Decimal(v2_bill["valor"]) == true_value != Decimal("123456789012345678.99")
+    sb.clear_planted(TOKEN)
+    assert "123456789012345678.99" not in v3.raw(f"/contas-receber/{bill_id}").text
+    with pytest.raises(ValueError):
+        sb.plant_v3(TOKEN, bill_id, "valor", Decimal("Infinity"))
