@@ -334,6 +334,10 @@ class Sandbox:
         """Serve `value` as v3 `field` ("a.b" nests) of a record; sandbox.v3.RawJson verbatim."""
         self._v3.plant(self.account(token).token, record_id, field, value)
 
+    def planted_v3(self, token: str) -> dict[int, dict[str, Any]]:
+        """v3 plants of `token`: record id -> {field: value} (Truth.planted holds v2's)."""
+        return self._v3.planted(token)
+
     def clear_planted(self, token: str) -> None:
         """Serve every record's real values again (v2 and v3)."""
         account = self.account(token)

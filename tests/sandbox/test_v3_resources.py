@@ -387,7 +387,10 @@ def test_planted_v3_values_are_served_verbatim_in_lists_and_details(sb, v3, v2):
     v2_bill = v2("conta.receber.obter.php", id=bill_id)["conta"]
     true_value = sb.truth(TOKEN, START, END).receivables_open[bill_id]["valor"]
     assert Decimal(v2_bill["valor"]) == true_value != Decimal("123456789012345678.99")
+    assert set(sb.planted_v3(TOKEN)) == {bill_id, product_id}
+    assert sb.planted(TOKEN) == {}
     sb.clear_planted(TOKEN)
+    assert sb.planted_v3(TOKEN) == {}
     assert "123456789012345678.99" not in v3.raw(f"/contas-receber/{bill_id}").text
     with pytest.raises(ValueError):
         sb.plant_v3(TOKEN, bill_id, "valor", Decimal("Infinity"))
