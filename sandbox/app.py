@@ -330,19 +330,29 @@ class Sandbox:
         with account.lock:
             return {k: dict(v) for k, v in account.planted.items()}
 
+    def plant_v3(self, token: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `value` as v3 `field` ("a.b" nests) of a record; sandbox.v3.RawJson verbatim."""
+        self._v3.plant(self.account(token).token, record_id, field, value)
+
+    def planted_v3(self, token: str) -> dict[int, dict[str, Any]]:
+        """v3 plants of `token`: record id -> {field: value} (Truth.planted holds v2's)."""
+        return self._v3.planted(token)
+
     def clear_planted(self, token: str) -> None:
-        """Serve every record's real values again."""
+        """Serve every record's real values again (v2 and v3)."""
         account = self.account(token)
         with account.lock:
             account.planted.clear()
+        self._v3.clear_planted(token)
 
     def counters(self, token: str | None = None) -> Counters:
         """Counters of one token, or summed over all tokens."""
         return self._counters.snapshot(token)
 
     def reset_counters(self) -> None:
-        """Zero all counters (rate-limit windows are left alone)."""
+        """Zero all counters, OAuth token requests included (rate-limit windows stay)."""
         self._counters.reset()
+        self._oauth.reset_counters()
 
     def reset_limits(self, token: str | None = None) -> None:
         """Forget the calls in the rate-limit window (v2 and v3) of one token, or of all."""

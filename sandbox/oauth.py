@@ -35,9 +35,10 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request
 
+from sandbox.services import EMPRESA
+
 OAUTH_MARK = "/realms/tiny/protocol/openid-connect/"
 ISSUER_PATH = "/realms/tiny"
-EMPRESA = "Empresa Exemplo Ltda"
 # Keycloak's defaults as Tiny configures them (TINY_API_V3.md): 4 h, 1 day; codes 60 s.
 ACCESS_SECONDS = 4 * 3600.0
 REFRESH_SECONDS = 86_400.0

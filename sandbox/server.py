@@ -19,6 +19,7 @@ from sandbox.changes import FIELD_NAMES as _CHURN_FIELDS
 from sandbox.changes import Churn
 from sandbox.data import AccountSpec
 from sandbox.faults import Faults
+from sandbox.v3 import RawJson
 
 ADMIN_MARK = "/_sandbox/"
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(AccountSpec)}
@@ -76,6 +77,7 @@ class AdminApp:
                 str(body.get("client_id") or "")
             ),
             ("POST", "fail_v3"): self._fail_v3,
+            ("POST", "plant_v3"): self._plant_v3,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -277,6 +279,19 @@ class AdminApp:
             "refresh": oauth.refresh_seconds,
             "code": oauth.code_seconds,
         }
+
+    def _plant_v3(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"token", "id", "field", "value", "raw"}: raw text is written verbatim."""
+        if not body.get("field"):
+            raise AdminError(400, "field is required")
+        value = body.get("value")
+        if body.get("raw") in (True, "true", "1"):
+            value = RawJson(str(value))
+        elif isinstance(value, float):
+            value = Decimal(str(value))
+        record_id = _int(body, "id", 0)
+        self.sandbox.plant_v3(str(self._token(body)), record_id, str(body["field"]), value)
+        return {"ok": True, "id": record_id}
 
     def _fail_v3(self, body: dict[str, Any]) -> None:
         times = _int(body, "times", 0) or None

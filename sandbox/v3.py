@@ -10,7 +10,8 @@ forced failures (`Sandbox.fail_v3`) and random faults (the account's `Faults`, a
 with `Retry-After`; "timeout" and "malformed" as v2) -> the resource (sandbox.v3_resources),
 under the account's lock, after the account's churn. Counters: the account's, with
 services named "v3 /pedidos", "v3 /pedidos/{id}"...; statuses other than 200 in by_status.
-Planted odd values are a v2 matter: the v3 face serves the true values.
+Odd values: `Sandbox.plant_v3` puts a value (a `RawJson` is written verbatim, e.g. a number
+no float holds) into one v3 field of a record wherever v3 shows it; v2's plants stay on v2.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from werkzeug.wrappers import Request
 
 from sandbox.faults import FAULT_HEADER, malformed_body, server_error
 from sandbox.oauth import AccessDenied
-from sandbox.v3_resources import LISTS, RECORDS, V3Error
+from sandbox.v3_params import V3Error
+from sandbox.v3_resources import LISTS, RECORDS
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
@@ -43,8 +45,17 @@ _DENIED = {
     "unknown": "Token de acesso inválido",
     "expired": "Token de acesso expirado",
 }
+_DENIED_DETAIL = {
+    "missing": "Envie o cabeçalho Authorization: Bearer com o token de acesso",
+    "unknown": "Este token de acesso não foi emitido para nenhum aplicativo",
+    "expired": "Renove o token de acesso com o refresh token",
+}
 
 Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+class RawJson(str):
+    """Text written into a v3 body verbatim: a planted odd value (1e999, 12345678901234567.89)."""
 
 
 def dumps(value: Any) -> str:
@@ -55,7 +66,9 @@ def dumps(value: Any) -> str:
 
 
 def _write(value: Any, out: list[str]) -> None:
-    if isinstance(value, Decimal):
+    if isinstance(value, RawJson):
+        out.append(str(value))
+    elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} has no JSON form")
         out.append(str(value))
@@ -101,6 +114,41 @@ class V3Face:
         self.sb = sandbox
         self._lock = threading.Lock()
         self._forced: dict[tuple[str | None, str | None], ForcedFailure] = {}
+        self._planted: dict[str, dict[int, dict[str, Any]]] = {}  # token -> id -> {path: v}
+
+    def plant(self, token: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `value` as `field` ("precos.preco" nests) of a record wherever v3 shows it."""
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise ValueError("a non-finite Decimal has no JSON form: plant RawJson('NaN')")
+        if value is not None and not isinstance(value, str | int | Decimal):
+            raise TypeError("a planted v3 value is a str, RawJson, int, Decimal or None")
+        with self._lock:
+            self._planted.setdefault(token, {}).setdefault(record_id, {})[field] = value
+
+    def planted(self, token: str) -> dict[int, dict[str, Any]]:
+        """The v3 plants of an account: record id -> {field: value}."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._planted.get(token, {}).items()}
+
+    def clear_planted(self, token: str) -> None:
+        """Serve the true values again on the v3 face."""
+        with self._lock:
+            self._planted.pop(token, None)
+
+    def _apply_planted(self, token: str, data: dict[str, Any]) -> None:
+        planted = self.planted(token)
+        if not planted:
+            return
+        records = data["itens"] if "paginacao" in data else [data]
+        for record in records:
+            for path, value in planted.get(record.get("id"), {}).items():  # type: ignore[arg-type]
+                *parents, last = path.split(".")
+                target = record
+                for key in parents:
+                    if not isinstance(target.get(key), dict):
+                        target[key] = {}
+                    target = target[key]
+                target[last] = value
 
     def fail(
         self,
@@ -155,7 +203,8 @@ class V3Face:
         try:
             token = self.sb._oauth.account_of(bearer)
         except AccessDenied as exc:
-            return _error(401, _DENIED[exc.reason], challenge, {"mensagem": exc.reason})
+            detail = {"campo": "Authorization", "mensagem": _DENIED_DETAIL[exc.reason]}
+            return _error(401, _DENIED[exc.reason], challenge, detail)
         if not self.sb.has_account(token) and self.sb.auto_accounts:
             self.sb.ensure_account(token)
         if not self.sb.has_account(token):
@@ -217,6 +266,7 @@ class V3Face:
                     data = RECORDS[resource](account, params, now_us, parts[1])
         except V3Error as exc:
             return answer(exc.status, _problem(exc.mensagem, exc.detalhes), headers)
+        self._apply_planted(token, data)
         return answer(200, data, headers)
 
 

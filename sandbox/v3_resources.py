@@ -11,19 +11,31 @@ show, are derived from the account's seed (stable, inferred).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sandbox.account import OPEN_BILL, Account
-from sandbox.common import BRT, from_us, mix, parse_datetime_us, to_us
+from sandbox.common import from_us, mix
 from sandbox.data import MAX_DUE_DAYS, S_IDS
 from sandbox.names import CATEGORIES_PAY, CATEGORIES_REC, PAYMENT_FORMS
 from sandbox.selection import Selection
+from sandbox.services import EMPRESA
+from sandbox.v3_params import (
+    Params,
+    V3Error,
+    date_param,
+    int_param,
+    invalid,
+    iso,
+    moment,
+    moment_us,
+    page,
+    path_id,
+    text,
+)
 
-MAX_LIMIT = 100
-EMPRESA = "Empresa Exemplo Ltda"
 #: v2 order situations -> v3 codes (8, Dados incompletos, has no v2 counterpart here).
 ORDER_CODES: dict[str, int] = {
     "Em aberto": 0,
@@ -40,100 +52,10 @@ ORDER_CODE_NAMES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 BILL_SITUATIONS = ("aberto", "cancelada", "pago", "parcial", "prevista", "atrasadas", "emissao")
 DEPOSIT_IDS = {"Geral": 1, "Loja": 2, "Avariados": 3}
 
-Params = Mapping[str, str]
-
-
-class V3Error(Exception):
-    """An answer other than 200: HTTP status, `mensagem` and `detalhes`."""
-
-    def __init__(self, status: int, mensagem: str, detalhes: list[dict[str, str]] | None = None):
-        super().__init__(mensagem)
-        self.status, self.mensagem, self.detalhes = status, mensagem, detalhes or []
-
-
-def _invalid(campo: str, mensagem: str) -> V3Error:
-    return V3Error(400, "Dados inválidos", [{"campo": campo, "mensagem": mensagem}])
-
-
-# -- parameters -------------------------------------------------------------------------
-def _text(params: Params, name: str) -> str | None:
-    value = params.get(name)
-    return value.strip() if value is not None and value.strip() else None
-
-
-def _int(params: Params, name: str) -> int | None:
-    value = _text(params, name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise _invalid(name, f"{name} deve ser um número inteiro") from None
-
-
-def _date(params: Params, name: str) -> date | None:
-    value = _text(params, name)
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _invalid(name, f"data inválida ({value}), use AAAA-MM-DD") from None
-
-
-def _moment_us(params: Params, name: str) -> int | None:
-    """A change filter: 'YYYY-MM-DD HH:MM:SS' (or a date, its midnight) in Brasília time."""
-    value = _text(params, name)
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            return parse_datetime_us(value)  # Tiny's dd/mm/yyyy, which v3 clients still send
-        except ValueError:
-            raise _invalid(name, f"data inválida ({value}), use AAAA-MM-DD HH:MM:SS") from None
-    return to_us(moment if moment.tzinfo else moment.replace(tzinfo=BRT))
-
-
-def _page(selection: Selection, params: Params, render: Callable[[int], Any]) -> dict[str, Any]:
-    limit = _int(params, "limit")
-    limit = MAX_LIMIT if limit is None else limit
-    if not 1 <= limit <= MAX_LIMIT:
-        raise _invalid("limit", f"limit deve estar entre 1 e {MAX_LIMIT}")
-    offset = _int(params, "offset") or 0
-    if offset < 0:
-        raise _invalid("offset", "offset não pode ser negativo")
-    order = (_text(params, "orderBy") or "asc").lower()
-    if order not in ("asc", "desc"):
-        raise _invalid("orderBy", "orderBy deve ser asc ou desc")
-    total = len(selection)
-    positions = range(offset, min(offset + limit, total))
-    indices = [selection[total - 1 - p] if order == "desc" else selection[p] for p in positions]
-    return {
-        "itens": [render(i) for i in indices],
-        "paginacao": {"limit": limit, "offset": offset, "total": total},
-    }
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
-def _moment(us: int) -> str:
-    return from_us(us).strftime("%Y-%m-%d %H:%M:%S")
-
 
 def client_id(account: Account, k: int) -> int:
     """A stable id for client k (v2 shows clients without ids)."""
     return 300_000_000 + (mix(account.gen.seed, S_IDS) % 900) * 10_000 + k
-
-
-def _path_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise V3Error(404, "Registro não encontrado", [{"campo": "id", "mensagem": text}]) from None
 
 
 # -- orders -----------------------------------------------------------------------------
@@ -155,7 +77,7 @@ def _order_item(account: Account, i: int) -> dict[str, Any]:
         "numeroPedido": r["numero"],
         "ecommerce": _ecommerce(r),
         "dataCriacao": r["data_pedido"].isoformat(),
-        "dataPrevista": _iso(r["data_prevista"]),
+        "dataPrevista": iso(r["data_prevista"]),
         "cliente": {"id": client_id(account, r["cliente_index"]), "nome": r["nome"]},
         "valor": f"{r['valor']:.2f}",
         "vendedor": _seller(r),
@@ -165,17 +87,17 @@ def _order_item(account: Account, i: int) -> dict[str, Any]:
 
 def list_orders(account: Account, params: Params, now_us: int) -> dict[str, Any]:
     """GET /pedidos: by creation date, change moment (dataAtualizacao), situacao, numero."""
-    start, end = _date(params, "dataInicial"), _date(params, "dataFinal")
-    selection = account.select_orders(start, end, _moment_us(params, "dataAtualizacao"))
-    numero, situacao = _int(params, "numero"), _int(params, "situacao")
+    start, end = date_param(params, "dataInicial"), date_param(params, "dataFinal")
+    selection = account.select_orders(start, end, moment_us(params, "dataAtualizacao"))
+    numero, situacao = int_param(params, "numero"), int_param(params, "situacao")
     if numero is not None:
         i = numero - account.gen.numero_base
         selection = Selection.of([i] if i in selection else [])
     if situacao is not None:
         if situacao not in ORDER_CODE_NAMES:
-            raise _invalid("situacao", f"situação desconhecida: {situacao}")
+            raise invalid("situacao", f"situação desconhecida: {situacao}")
         selection = selection.filter(lambda i: ORDER_CODES[account.order_situacao(i)] == situacao)
-    return _page(selection, params, lambda i: _order_item(account, i))
+    return page(selection, params, lambda i: _order_item(account, i))
 
 
 def _client(account: Account, k: int) -> dict[str, Any]:
@@ -207,7 +129,7 @@ def _client(account: Account, k: int) -> dict[str, Any]:
 
 def get_order(account: Account, params: Params, now_us: int, record: str) -> dict[str, Any]:
     """GET /pedidos/{id}: one order with client, items, installments and totals."""
-    i = account.order_index(_path_id(record))
+    i = account.order_index(path_id(record))
     if i is None:
         raise V3Error(404, "Pedido não encontrado")
     r = account.gen.order_detail(i, account.order(i))
@@ -218,10 +140,10 @@ def get_order(account: Account, params: Params, now_us: int, record: str) -> dic
         "numeroOrdemCompra": "",
         "situacao": ORDER_CODES[r["situacao"]],
         "data": r["data_pedido"].isoformat(),
-        "dataPrevista": _iso(r["data_prevista"]),
-        "dataFaturamento": _iso(r["data_faturamento"]),
-        "dataEnvio": _iso(r["data_envio"]),
-        "dataEntrega": _iso(r["data_entrega"]),
+        "dataPrevista": iso(r["data_prevista"]),
+        "dataFaturamento": iso(r["data_faturamento"]),
+        "dataEnvio": iso(r["data_envio"]),
+        "dataEntrega": iso(r["data_entrega"]),
         "valorTotalProdutos": r["total_produtos"],
         "valorTotalPedido": r["valor"],
         "valorDesconto": r["valor_desconto"],
@@ -293,7 +215,7 @@ def _bill_wanted(account: Account, situacao: str | None, today: date) -> Callabl
     if situacao is None:
         return lambda bill: True
     if situacao not in BILL_SITUATIONS:
-        raise _invalid("situacao", f"situação desconhecida: {situacao}")
+        raise invalid("situacao", f"situação desconhecida: {situacao}")
     if situacao == "aberto":
         # "aberto" is anything still owed unless the account says otherwise, as in v2.
         owed = OPEN_BILL if account.spec.open_includes_partial else ("aberto",)
@@ -307,18 +229,21 @@ def _bill_wanted(account: Account, situacao: str | None, today: date) -> Callabl
 
 def _list_bills(kind: str) -> Callable[[Account, Params, int], dict[str, Any]]:
     def handler(account: Account, params: Params, now_us: int) -> dict[str, Any]:
-        start, end = _date(params, "dataInicialEmissao"), _date(params, "dataFinalEmissao")
-        due_from = _date(params, "dataInicialVencimento")
-        due_to = _date(params, "dataFinalVencimento")
+        start, end = (
+            date_param(params, "dataInicialEmissao"),
+            date_param(params, "dataFinalEmissao"),
+        )
+        due_from = date_param(params, "dataInicialVencimento")
+        due_to = date_param(params, "dataFinalVencimento")
         # Due dates trail emission by at most MAX_DUE_DAYS, which bounds the range to scan.
         if due_from is not None:
             earliest = due_from - timedelta(days=MAX_DUE_DAYS)
             start = max(start, earliest) if start else earliest
         if due_to is not None:
             end = min(end or due_to, due_to)
-        wanted = _bill_wanted(account, _text(params, "situacao"), from_us(now_us).date())
-        numero = _text(params, "numeroDocumento")
-        nome = (_text(params, "nomeCliente") or "").casefold()
+        wanted = _bill_wanted(account, text(params, "situacao"), from_us(now_us).date())
+        numero = text(params, "numeroDocumento")
+        nome = (text(params, "nomeCliente") or "").casefold()
 
         def keep(i: int) -> bool:
             bill = account.bill(kind, i)
@@ -331,7 +256,7 @@ def _list_bills(kind: str) -> Callable[[Account, Params, int], dict[str, Any]]:
             )
 
         selection = account.select_bills(kind, start, end).filter(keep)
-        return _page(selection, params, lambda i: _bill_item(kind, account.bill(kind, i)))
+        return page(selection, params, lambda i: _bill_item(kind, account.bill(kind, i)))
 
     handler.__doc__ = f"GET /contas-{kind}: bills by emission/due dates, situacao, document."
     return handler
@@ -341,14 +266,14 @@ def _get_bill(kind: str) -> Callable[[Account, Params, int, str], dict[str, Any]
     categories = CATEGORIES_PAY if kind == "pagar" else CATEGORIES_REC
 
     def handler(account: Account, params: Params, now_us: int, record: str) -> dict[str, Any]:
-        i = account.bill_index(kind, _path_id(record))
+        i = account.bill_index(kind, path_id(record))
         if i is None:
             raise V3Error(404, "Conta não encontrada")
         bill = account.bill(kind, i)
         paid = bill["valor"] - bill["saldo"] if bill["situacao"] in ("pago", "parcial") else 0
         item = _bill_item(kind, bill)
         item.update(
-            dataLiquidacao=_iso(bill["data_pagamento"]),
+            dataLiquidacao=iso(bill["data_pagamento"]),
             valorPago=Decimal(paid).quantize(Decimal("0.01")),
             multa=Decimal("0.00"),
             juros=Decimal("0.00"),
@@ -376,13 +301,13 @@ def _product_changed_us(account: Account, j: int, product: dict[str, Any]) -> in
 
 def list_products(account: Account, params: Params, now_us: int) -> dict[str, Any]:
     """GET /produtos: by situacao (A, I or E; active only when not given, as in v2)."""
-    situacao = (_text(params, "situacao") or "A").upper()
+    situacao = (text(params, "situacao") or "A").upper()
     if situacao not in ("A", "I", "E"):
-        raise _invalid("situacao", f"situação desconhecida: {situacao}")
-    created_since = _moment_us(params, "dataCriacao")
-    changed_since = _moment_us(params, "dataAlteracao")
-    nome = (_text(params, "nome") or "").casefold()
-    codigo = _text(params, "codigo")
+        raise invalid("situacao", f"situação desconhecida: {situacao}")
+    created_since = moment_us(params, "dataCriacao")
+    changed_since = moment_us(params, "dataAlteracao")
+    nome = (text(params, "nome") or "").casefold()
+    codigo = text(params, "codigo")
 
     def keep(j: int) -> bool:
         p = account.product(j)
@@ -402,8 +327,8 @@ def list_products(account: Account, params: Params, now_us: int) -> dict[str, An
             "descricao": p["nome"],
             "tipo": "P",
             "situacao": p["situacao"],
-            "dataCriacao": _moment(p["data_criacao_us"]),
-            "dataAlteracao": _moment(_product_changed_us(account, j, p)),
+            "dataCriacao": moment(p["data_criacao_us"]),
+            "dataAlteracao": moment(_product_changed_us(account, j, p)),
             "unidade": p["unidade"],
             "gtin": p["gtin"],
             "precos": {
@@ -414,12 +339,12 @@ def list_products(account: Account, params: Params, now_us: int) -> dict[str, An
             },
         }
 
-    return _page(Selection(0, account.product_count).filter(keep), params, render)
+    return page(Selection(0, account.product_count).filter(keep), params, render)
 
 
 def get_stock(account: Account, params: Params, now_us: int, record: str) -> dict[str, Any]:
     """GET /estoque/{idProduto}: balance, reserved and available, per deposit too."""
-    j = account.product_index(_path_id(record))
+    j = account.product_index(path_id(record))
     if j is None:
         raise V3Error(404, "Produto não encontrado")
     p = account.product(j)
@@ -438,11 +363,13 @@ def get_stock(account: Account, params: Params, now_us: int, record: str) -> dic
                 "nome": name,
                 "desconsiderar": ignored == "S",
                 "saldo": saldo,
-                "reservado": Decimal(0),
-                "disponivel": saldo,
+                "reservado": held,
+                "disponivel": saldo - held,
                 "empresa": EMPRESA,
             }
-            for name, ignored, saldo in p["depositos"]
+            for n, (name, ignored, saldo) in enumerate(p["depositos"])
+            # The reservation sits in the first deposit (Geral), so deposits add up.
+            for held in [p["saldo_reservado"] if n == 0 else Decimal(0)]
         ],
     }
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox import AccountSpec, Sandbox, SandboxTransport
+from sandbox import AccountSpec, Sandbox, SandboxTransport, make_server
 from tests.sandbox.v3_support import (
     AUTH,
     CLIENT_ID,
@@ -255,3 +255,52 @@ def test_of_simultaneous_refreshes_with_one_token_exactly_one_wins(http, sb):
 def test_an_app_needs_an_existing_account(sb):
     with pytest.raises(KeyError):
         sb.add_oauth_app("ghost", "s", REDIRECT, token="no-such-account")
+
+
+def test_the_standalone_server_speaks_v3_and_its_admin_drives_oauth():
+    sandbox = Sandbox()
+    server = make_server(sandbox, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    root = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with httpx.Client(base_url=root, timeout=10) as http:
+            spec = {"token": "tok-srv", "orders": 40, "days": 30, "v3_rate_limit_calls": 500}
+            assert http.post("/_sandbox/accounts", json=spec).status_code == 200
+            app = {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uri": REDIRECT,
+                "token": "tok-srv",
+            }
+            assert http.post("/_sandbox/oauth_app", json=app).status_code == 200
+            lifetimes = http.post("/_sandbox/oauth", json={"access": 120, "refresh": 600}).json()
+            assert (lifetimes["access"], lifetimes["refresh"]) == (120, 600)
+            pair = connect(http)  # the consent page's form POST, over a socket
+            assert pair["expires_in"] == 120
+            second = refresh(http, pair["refresh_token"]).json()
+            headers = {"Authorization": f"Bearer {second['access_token']}"}
+            listed = http.get(V3_ROOT + "/pedidos", headers=headers)
+            assert listed.status_code == 200 and listed.json()["paginacao"]["total"] == 40
+            assert listed.headers["X-RateLimit-Limit"] == "500"
+            fail = {"token": "tok-srv", "resource": "pedidos", "status": 503, "times": 1}
+            assert http.post("/_sandbox/fail_v3", json=fail).status_code == 200
+            assert http.get(V3_ROOT + "/pedidos", headers=headers).status_code == 503
+            counters = http.get("/_sandbox/oauth_counters", params={"client_id": CLIENT_ID})
+            assert counters.json() == {"authorization_code": 1, "refresh_token": 1}
+            assert http.post("/_sandbox/oauth", json={"auto_approve": True}).json()["auto_approve"]
+            redirect = http.get(AUTH, params=auth_params(None))
+            assert redirect.status_code == 302 and "code=" in redirect.headers["Location"]
+            missing = http.post("/_sandbox/oauth_app", json={"client_id": "x"})
+            assert missing.status_code == 400 and "client_secret" in missing.json()["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_reset_counters_zeroes_the_token_requests_too(http, sb):
+    connect(http)
+    assert sb.oauth_counters(CLIENT_ID)["authorization_code"] == 1
+    sb.reset_counters()
+    assert sb.oauth_counters(CLIENT_ID) == {"authorization_code": 0, "refresh_token": 0}
