@@ -144,3 +144,26 @@ def test_the_v3_client_waits_retry_after_before_trying_again(db_url, sandbox):
         services.close()
     assert sleeps == [7.0]
     assert page.records and page.page == 1
+
+
+def test_money_is_read_from_the_json_text_never_through_float(services, sandbox):
+    from sandbox.v3 import RawJson
+
+    month, _first, _last = _last_month()
+    company, _client = new_v3_company(services, sandbox, TOKEN)
+    exact, huge = sorted(sandbox.open_bills(TOKEN, "pagar"))[:2]
+    # Through float this would round to ...234.57; exactly, half-even, it is ...234.58.
+    sandbox.plant_v3(TOKEN, exact, "valor", RawJson("12345678901234.575"))
+    sandbox.plant_v3(TOKEN, huge, "saldo", RawJson("1e999"))
+    run_id = _sync_month(services, company, month)
+    with services.session_factory() as session:
+        run = get_run(session, run_id)
+        stored = {
+            p.tinyId: p
+            for p in session.scalars(select(Payable).where(Payable.companyId == company))
+        }
+    assert run.status == RunStatus.DONE, run.errorMessage
+    assert stored[exact].valor == Decimal("12345678901234.58")
+    assert huge not in stored  # set aside, named, the rest of its page stored
+    verified = run.progressJson["modules"]["vw_contas_pagar"]["verified"]
+    assert any(str(huge) in name for name in verified["setAsideNamed"]), verified
