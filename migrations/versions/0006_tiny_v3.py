@@ -33,20 +33,21 @@ _COLUMNS = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("Company") as batch:
-        batch.add_column(sa.Column("apiVersion", sa.String(2), nullable=False, server_default="v2"))
-        for name, type_ in _COLUMNS:
-            batch.add_column(sa.Column(name, type_, nullable=True))
-        batch.add_column(
-            sa.Column(
-                "needsReconnect", sa.Boolean(), nullable=False, server_default=sa.text("false")
-            )
-        )
+    # Plain ALTER TABLE (SQLite has ADD and DROP COLUMN): a batch rebuild of "Company" would
+    # drop the table its runs and rows point to, which SQLite's foreign keys refuse.
+    op.add_column(
+        "Company", sa.Column("apiVersion", sa.String(2), nullable=False, server_default="v2")
+    )
+    for name, type_ in _COLUMNS:
+        op.add_column("Company", sa.Column(name, type_, nullable=True))
+    op.add_column(
+        "Company",
+        sa.Column("needsReconnect", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("Company") as batch:
-        batch.drop_column("needsReconnect")
-        for name, _type in reversed(_COLUMNS):
-            batch.drop_column(name)
-        batch.drop_column("apiVersion")
+    op.drop_column("Company", "needsReconnect")
+    for name, _type in reversed(_COLUMNS):
+        op.drop_column("Company", name)
+    op.drop_column("Company", "apiVersion")
