@@ -12,6 +12,7 @@ from api.openapi import ADMIN, ADMIN_ERRORS, BODY_ERRORS, answers, spec
 from api.schemas import CompaniesAnswer, CompanyAnswer, CompanyBody, CompanyPaceBody
 from api.state import services
 from core.companies import add_company, company_view, list_companies, set_active, set_pace
+from core.errors import ValidationError
 from core.models import Company, SyncRun
 from core.runs import ACTIVE_STATUSES, active_run_id
 
@@ -26,14 +27,20 @@ TAGS = ["companies"]
     security=ADMIN,
 )
 def create(json: CompanyBody) -> tuple[Response, int]:
-    """Add a company with its Tiny API token (stored encrypted, never returned)."""
+    """Add a company: v2 with its Tiny API token, v3 with its Tiny app's client id and secret
+    (stored encrypted, never returned)."""
+    if json.apiVersion == "v2" and json.token is None:
+        raise ValidationError("token is required: the company's Tiny API token (v2)")
     svc = services()
     with svc.session_factory() as session:
         company = add_company(
             session,
             svc.settings,
             name=json.name,
-            token=json.token.get_secret_value(),
+            token=json.token.get_secret_value() if json.token else None,
+            api_version=json.apiVersion,
+            client_id=json.clientId,
+            client_secret=json.clientSecret.get_secret_value() if json.clientSecret else None,
             calls_per_minute=json.tinyCallsPerMinute,
         )
         session.commit()

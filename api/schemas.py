@@ -99,10 +99,18 @@ class LogsQuery(Query):
 
 
 class CompanyBody(Body):
-    """A new company and its Tiny API token (write-only: never returned)."""
+    """A new company: v2 with its Tiny API token, or v3 with its Tiny app's client id and
+    secret (then "Conectar ao Tiny" in the UI). Secrets are write-only: never returned."""
 
     name: Text = Field(min_length=1, max_length=200)
-    token: SecretStr = Field(min_length=1, max_length=500)
+    apiVersion: Literal["v2", "v3"] = "v2"
+    token: SecretStr | None = Field(
+        None, min_length=1, max_length=500, json_schema_extra={"writeOnly": True}
+    )
+    clientId: Text | None = Field(None, min_length=1, max_length=200)
+    clientSecret: SecretStr | None = Field(
+        None, min_length=1, max_length=200, json_schema_extra={"writeOnly": True}
+    )
     tinyCallsPerMinute: CallsPerMinute = None
 
 
@@ -239,7 +247,7 @@ class LogsAnswer(BaseModel):
 
 
 class CompanyView(Answer):
-    """A company (never its token)."""
+    """A company (never its token, app secret or token pair)."""
 
     id: str
     name: str
@@ -247,6 +255,13 @@ class CompanyView(Answer):
     tinyCallsPerMinute: int | None = None
     createdAt: str | None
     activeRunId: str | None = None
+    apiVersion: Literal["v2", "v3"] = "v2"
+    clientId: str | None = Field(None, description="v3: the Tiny app's client id")
+    connected: bool | None = Field(None, description="v3: whether a token pair is stored")
+    needsReconnect: bool = Field(
+        False, description="v3: the authorisation lapsed; a person must connect again"
+    )
+    needsReconnectReason: str | None = None
 
 
 class CompanyAnswer(BaseModel):

@@ -8,6 +8,8 @@
     │   └── TinyPermanentError         retrying will not help: token (1, 2), blocked (5, 8),
     │       │                          missing parameter (10), anything unknown
     │       ├── TinyAuthError          the account's token is missing or invalid
+    │       │   └── TinyReconnectNeeded    v3: the OAuth pair no longer works ("precisa
+    │       │                              reconectar"); only a person authorising again helps
     │       └── TinyQueryTooLarge      too many records for one query (21): narrow the window
     ├── BadValue                       a value in a Tiny record that cannot be stored (NaN,
     │                                  an impossible date, an ambiguous amount…): the record
@@ -55,6 +57,14 @@ class TinyPermanentError(TinyError):
 
 class TinyAuthError(TinyPermanentError):
     """The Tiny token is missing or invalid."""
+
+
+class TinyReconnectNeeded(TinyAuthError):
+    """A v3 company's refresh token lapsed or was refused: a person must connect it again."""
+
+
+#: What a person reads when a v3 company's authorisation is gone (runs, banner, notification).
+RECONNECT_SENTENCE = "a empresa precisa reconectar ao Tiny: use o botão Conectar ao Tiny"
 
 
 class TinyQueryTooLarge(TinyPermanentError):

@@ -188,7 +188,7 @@ class Base(DeclarativeBase):
 
 
 class Company(Base):
-    """A company whose Tiny account is synced; its token is stored encrypted."""
+    """A company whose Tiny account is synced; its token (or v3 OAuth pair) stored encrypted."""
 
     __tablename__ = "Company"
 
@@ -201,6 +201,22 @@ class Company(Base):
     #: Calls a minute to pace its account to, instead of the limit Tiny announces (None).
     tinyCallsPerMinute: Mapped[int | None] = mapped_column(Integer)
     createdAt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Which Tiny API the company is read through: `v2` (the token above) or `v3` (OAuth).
+    apiVersion: Mapped[str] = mapped_column(String(2), default="v2", server_default="v2")
+    #: v3: the OAuth app (client id; secret encrypted like the v2 token) and its token pair,
+    #: encrypted, with when each lapses. `needsReconnect`: the refresh token no longer works
+    #: and only a person authorising again in the browser brings the company back.
+    v3ClientId: Mapped[str | None] = mapped_column(String(200))
+    v3ClientSecretEncrypted: Mapped[str | None] = mapped_column(Text)
+    v3AccessTokenEncrypted: Mapped[str | None] = mapped_column(Text)
+    v3AccessExpiresAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    v3RefreshTokenEncrypted: Mapped[str | None] = mapped_column(Text)
+    v3RefreshExpiresAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    v3TokenRefreshedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    needsReconnect: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    needsReconnectReason: Mapped[str | None] = mapped_column(String(500))
 
 
 class UiSession(Base):

@@ -3,7 +3,8 @@
 With NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET set, a run that ends FAILED (with
 NOTIFY_ON=all: any run that ends) is POSTed as JSON
 
-    {event, runId, companyId, companyName, status, errorMessage, modules, finishedAt}
+    {event, runId, companyId, companyName, status, errorMessage, modules, finishedAt,
+     needsReconnect}
 
 with `X-Tinysync-Signature: sha256=<hex HMAC-SHA256 of the raw body under the secret>` and
 `X-Tinysync-Timestamp` (Unix seconds). The POST runs in a daemon thread: a receiver that is
@@ -84,6 +85,9 @@ def payload(run: SyncRun, company: Company | None) -> dict[str, Any]:
         "errorMessage": run.errorMessage,
         "modules": modules,
         "finishedAt": run.finishedAt.isoformat() if run.finishedAt else None,
+        # A v3 company whose authorisation lapsed: only a person connecting it again helps
+        # (errorMessage then says "precisa reconectar").
+        "needsReconnect": bool(company is not None and company.needsReconnect),
     }
 
 

@@ -12,6 +12,7 @@ from core.db import make_engine, make_session_factory
 from core.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from core.settings import Settings
 from core.tiny import TinyClient
+from core.v3.access import V3Access
 
 
 @dataclass
@@ -63,6 +64,7 @@ def build_services(
     limiter = limiter or build_limiter(settings)
     base_url = "http://sandbox.local/api2" if settings.uses_sandbox else None
     client = TinyClient(settings, transport=transport, limiter=limiter, base_url=base_url)
+    client.v3 = V3Access.build(settings, transport=transport, limiter=limiter)
     return Services(
         settings=settings,
         engine=engine,

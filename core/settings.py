@@ -9,6 +9,8 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///tinysync.db"
 DEFAULT_TINY_API_URL = "https://api.tiny.com.br/api2"
+DEFAULT_TINY_V3_API_URL = "https://api.tiny.com.br/public-api/v3"
+TINY_V3_ACCOUNTS = "https://accounts.tiny.com.br/realms/tiny/protocol/openid-connect"
 #: Used only when SECRET_KEY is unset, so the embedded demo works out of the box.
 DEV_SECRET_KEY = "tinysync-dev-secret-change-me"
 
@@ -75,6 +77,17 @@ class Settings:
     notify_on: str = "failed"
     notify_max_attempts: int = 5
     notify_retry_base_seconds: float = 2.0
+    #: Tiny API v3 (companies with apiVersion v3): the resources and the OAuth endpoints.
+    tiny_v3_api_url: str = DEFAULT_TINY_V3_API_URL
+    tiny_v3_auth_url: str = TINY_V3_ACCOUNTS + "/auth"
+    tiny_v3_token_url: str = TINY_V3_ACCOUNTS + "/token"
+    #: The callback registered in the Tiny app; unset: this site's /oauth/tiny/callback.
+    tiny_v3_redirect_uri: str | None = None
+    #: An access token with less than this left is refreshed before the call.
+    tiny_v3_refresh_ahead_seconds: float = 600.0
+    #: How often beat looks for v3 companies to refresh (idle ones, before their refresh
+    #: token lapses: at half its lifetime).
+    tiny_v3_refresh_check_minutes: float = 30.0
 
     #: Old names of the seed's environment kept working (the seed says TINY_MIN_INTERVAL).
     _ALIASES = {

@@ -30,15 +30,17 @@ from core.modules.base import (
     SyncModule,
     set_watermark,
 )
+from core.modules.source import Source
 from core.notify import notify_run_finished
 from core.runs import lease
 from core.runs.inputs import run_window
 from core.runs.lease import StopReason, new_owner
-from core.runs.lifecycle import finalize_run, get_run
+from core.runs.lifecycle import fail_run, finalize_run, get_run
 from core.runs.logs import add_log
 from core.runs.model import ModuleStatus, Progress, RunStatus
 from core.settings import Settings
 from core.tiny import TinyClient
+from core.v3.tokens import V3, reconnect_message
 from core.wording import verified_log_line, verified_needs_attention
 
 log = logging.getLogger(__name__)
@@ -129,13 +131,20 @@ def run_step(
             return _result(finalize_run(session, run.id, on_finish=notify), keys)
         if only_module is not None and key != only_module:
             return _result(run, keys)
+        company = session.get(Company, run.companyId)
+        assert company is not None
+        if company.apiVersion == V3 and company.needsReconnect:
+            # Only a person can bring the company back: fail now, without calling Tiny.
+            failed = fail_run(session, run.id, reconnect_message(company))
+            session.commit()  # end the read fail_run ended with (on SQLite, the write lock)
+            notify(failed.id)
+            return _result(failed, keys)
         taken_over = lease.take(session, run.id, owner, settings.sync_lease_seconds)
         if taken_over is None:
             return _result(get_run(session, run.id), keys)  # another executor holds it
         run = get_run(session, run.id)
-        company = session.get(Company, run.companyId)
-        assert company is not None
-        token = company_token(company, settings)
+        source = _source(session_factory, settings, client, company)
+        token = "" if source is not None else company_token(company, settings)
         account = company.tinyAccountKey
         client.pace(account, company.tinyCallsPerMinute)  # its override, read at each step
 
@@ -158,6 +167,7 @@ def run_step(
         deadline=time.monotonic()
         + (settings.sync_step_budget_seconds if budget_seconds is None else budget_seconds),
         log_line=lambda *a, **kw: _log(session_factory, run.id, *a, **kw),
+        source=source,
     )
     try:
         _execute(ctx, module_for(key, modules), resumed=taken_over)
@@ -181,6 +191,17 @@ def run_step(
             if Progress.from_json(run.progressJson, keys).next_module(keys) is None:
                 run = finalize_run(session, run.id, on_finish=notify)
         return _result(run, keys, executed=key)
+
+
+def _source(
+    session_factory: sessionmaker[Session], settings: Settings, client: TinyClient, company: Company
+) -> Source | None:
+    """A v3 company's source (v3 resources, its token renewer); None for v2 (the default)."""
+    if company.apiVersion != V3:
+        return None
+    if client.v3 is None:
+        raise RuntimeError("this process has no Tiny v3 client (core.services.build_services)")
+    return client.v3.source(session_factory, settings, company)
 
 
 class _Paused(Exception):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -33,6 +33,9 @@ from core.errors import (
 )
 from core.ratelimit import NoRateLimiter, RateLimiter, parse_limit
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.v3.access import V3Access
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +130,15 @@ class TinyClient:
         self._limiter: RateLimiter = limiter or NoRateLimiter()
         self._sleep = sleep
         self.stats = CallStats()
+        #: The v3 clients beside this one (`core.services.build_services` sets them), for
+        #: companies that use Tiny API v3.
+        self.v3: V3Access | None = None
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool (and the v3 ones beside it)."""
         self._http.close()
+        if self.v3 is not None:
+            self.v3.close()
 
     def pace(self, account: str, calls_per_minute: int | None) -> None:
         """Pace `account` to this many calls a minute (a company's override; None: Tiny's)."""

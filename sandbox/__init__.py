@@ -1,5 +1,11 @@
 """A faithful fake of Tiny ERP API v2, in-process (httpx transport) or as an HTTP server.
 
+It speaks API v3 too, over the same accounts (so a v3 read agrees with v2 and the truth):
+`sandbox.oauth` (Keycloak's authorisation page and token endpoint; `Sandbox.add_oauth_app`,
+`oauth_auto_approve`, `oauth_lifetimes`, `oauth_counters`) and `sandbox.v3` (the resources
+under `/public-api/v3`, their own read budget per account with `X-RateLimit-*` and 429,
+`Sandbox.fail_v3` and the account's `Faults`). See those modules' docstrings.
+
 Data that moves while a client reads it (see TINY_API_V2.md, "Data changes while you read it"):
 
 - Listings are computed at each call over the current data; page numbers are no cursor.

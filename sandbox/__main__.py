@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Tiny API v2 sandbox on http://{args.host}:{args.port}/api2 "
         f"(tokens: {', '.join(tokens)}{'' if args.strict_tokens else ', or any other'}; "
-        f"admin under /_sandbox/)",
+        f"admin under /_sandbox/; API v3 under /public-api/v3, OAuth under /realms/tiny/)",
         flush=True,
     )
     try:
@@ -56,6 +56,15 @@ def build(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandbox, l
         action="store_true",
         help="answer code 2 for tokens not given with --token instead of creating them on use",
     )
+    parser.add_argument(
+        "--v3-app",
+        action="append",
+        metavar="CLIENT_ID:SECRET:REDIRECT_URI",
+        help="API v3 OAuth app reading the first token's account (repeatable)",
+    )
+    parser.add_argument(
+        "--v3-auto-approve", action="store_true", help="approve v3 authorisations without a page"
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
     args = parser.parse_args(argv)
     spec = AccountSpec(orders=args.orders, days=args.days, rate_limit_calls=args.rate_limit)
@@ -66,6 +75,10 @@ def build(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sandbox, l
     for token, calls in args.plan:
         sandbox.add_account(token, dataclasses.replace(spec, rate_limit_calls=calls))
         tokens.append(f"{token} ({calls}/min)")
+    for app in args.v3_app or []:
+        client_id, secret, redirect_uri = app.split(":", 2)
+        sandbox.add_oauth_app(client_id, secret, redirect_uri, token=tokens[0])
+    sandbox.oauth_auto_approve = args.v3_auto_approve
     return args, sandbox, tokens
 
 

@@ -1,4 +1,4 @@
-"""The Sandbox: a WSGI app that answers like Tiny API v2, limits and faults included."""
+"""The Sandbox: a WSGI app that answers like Tiny API v2 (v3: sandbox.v3), limits and faults."""
 
 from __future__ import annotations
 
@@ -18,16 +18,23 @@ from sandbox.changes import ChangeLog, Churn
 from sandbox.common import to_us
 from sandbox.data import AccountSpec
 from sandbox.envelope import MESSAGES, ApiError, error, ok, render
-from sandbox.faults import FaultInjector, Faults, malformed_body, server_error
-from sandbox.limits import Counters, CounterStore, InFlight, RateLimiter
+from sandbox.faults import (
+    FAULT_HEADER,
+    IN_PROCESS_KEY,
+    FaultInjector,
+    Faults,
+    malformed_body,
+    server_error,
+)
+from sandbox.limits import Counters, CounterStore, InFlight, RateLimiter, WindowLimiter
+from sandbox.oauth import OAUTH_MARK, OAuthApp, OAuthServer
 from sandbox.oddities import apply_planted, check_value
 from sandbox.services import SERVICES, canonical_service
 from sandbox.truth import Truth, build_truth, open_bills
+from sandbox.v3 import V3_MARK, V3Face
 
-# The in-process transport sets this environ key; the app then signals a timeout fault with
-# FAULT_HEADER instead of sleeping, and the transport raises httpx.ReadTimeout.
-IN_PROCESS_KEY = "sandbox.in_process"
-FAULT_HEADER = "X-Sandbox-Fault"
+__all__ = ["FAULT_HEADER", "IN_PROCESS_KEY", "Sandbox"]
+
 # A plausible start of a real answer, for malformed bodies (faults come before the data).
 _SAMPLE_BODY = (
     b'{"retorno":{"status_processamento":"3","status":"OK","pagina":"1","numero_paginas":"1",'
@@ -72,6 +79,10 @@ class Sandbox:
         self._counters = CounterStore()
         self._rate = RateLimiter(monotonic or time.monotonic)
         self._in_flight = InFlight()
+        # API v3 (sandbox.v3, sandbox.oauth): its own read budget per account, same data.
+        self._v3_rate = WindowLimiter(monotonic or time.monotonic)
+        self._oauth = OAuthServer(self.now_us)
+        self._v3 = V3Face(self)
 
     # -- clock ---------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -91,6 +102,7 @@ class Sandbox:
         with self._accounts_lock:
             self._accounts[token] = account
         self._rate.reset(token)
+        self._v3_rate.reset(token)
 
     def ensure_account(self, token: str, spec: AccountSpec | None = None) -> None:
         """Add the account for `token` unless it exists."""
@@ -137,6 +149,53 @@ class Sandbox:
         self._global_faults = FaultInjector(Faults())
         self._token_faults.clear()
         self._failed.clear()
+        self._v3.clear()
+
+    def _injector(self, token: str) -> FaultInjector:
+        return self._token_faults.get(token, self._global_faults)
+
+    # -- API v3 and its OAuth ------------------------------------------------------------
+    def add_oauth_app(
+        self, client_id: str, client_secret: str, redirect_uri: str, token: str
+    ) -> None:
+        """Register a v3 app whose tokens read the account of the v2 `token`."""
+        if not self.has_account(token) and not self.auto_accounts:
+            raise KeyError(f"no sandbox account for token {token!r}")
+        self._oauth.add_app(OAuthApp(client_id, client_secret, redirect_uri, token))
+
+    @property
+    def oauth_auto_approve(self) -> bool:
+        """Whether the authorisation page approves at once (redirects on the GET)."""
+        return self._oauth.auto_approve
+
+    @oauth_auto_approve.setter
+    def oauth_auto_approve(self, value: bool) -> None:
+        self._oauth.auto_approve = bool(value)
+
+    def oauth_lifetimes(
+        self, access: float | None = None, refresh: float | None = None, code: float | None = None
+    ) -> None:
+        """Seconds access tokens, refresh tokens and codes live (default 4 h, 1 day, 60 s)."""
+        self._oauth.set_lifetimes(access, refresh, code)
+
+    def oauth_counters(self, client_id: str) -> dict[str, int]:
+        """Token requests of a client per grant: {"authorization_code": n, "refresh_token": n}."""
+        return self._oauth.counters(client_id)
+
+    def fail_v3(
+        self,
+        token: str | None,
+        resource: str | None,
+        status: int,
+        times: int | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        """Answer `status` to v3 calls on `resource` ("pedidos", "estoque"..., None: all).
+
+        For `token`'s account (None: every account), the next `times` calls (None: until
+        clear_faults); 429 and 503 carry `Retry-After: retry_after`.
+        """
+        self._v3.fail(token, resource, status, times, retry_after)
 
     # -- data ----------------------------------------------------------------------------
     def evolve(
@@ -271,23 +330,34 @@ class Sandbox:
         with account.lock:
             return {k: dict(v) for k, v in account.planted.items()}
 
+    def plant_v3(self, token: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `value` as v3 `field` ("a.b" nests) of a record; sandbox.v3.RawJson verbatim."""
+        self._v3.plant(self.account(token).token, record_id, field, value)
+
+    def planted_v3(self, token: str) -> dict[int, dict[str, Any]]:
+        """v3 plants of `token`: record id -> {field: value} (Truth.planted holds v2's)."""
+        return self._v3.planted(token)
+
     def clear_planted(self, token: str) -> None:
-        """Serve every record's real values again."""
+        """Serve every record's real values again (v2 and v3)."""
         account = self.account(token)
         with account.lock:
             account.planted.clear()
+        self._v3.clear_planted(token)
 
     def counters(self, token: str | None = None) -> Counters:
         """Counters of one token, or summed over all tokens."""
         return self._counters.snapshot(token)
 
     def reset_counters(self) -> None:
-        """Zero all counters (rate-limit windows are left alone)."""
+        """Zero all counters, OAuth token requests included (rate-limit windows stay)."""
         self._counters.reset()
+        self._oauth.reset_counters()
 
     def reset_limits(self, token: str | None = None) -> None:
-        """Forget the calls in the rate-limit window of one token, or of all."""
+        """Forget the calls in the rate-limit window (v2 and v3) of one token, or of all."""
         self._rate.reset(token)
+        self._v3_rate.reset(token)
 
     # -- WSGI ----------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -298,6 +368,11 @@ class Sandbox:
         return [body]
 
     def _respond(self, environ: dict[str, Any]) -> Response:
+        path = environ.get("PATH_INFO", "")
+        if OAUTH_MARK in path:
+            return self._oauth.respond(Request(environ))
+        if V3_MARK in path:
+            return self._v3.respond(environ, bool(environ.get(IN_PROCESS_KEY)))
         request = Request(environ)
         params = {key: value for key, value in request.values.items()}
         service = canonical_service(environ.get("PATH_INFO", ""))
@@ -339,8 +414,7 @@ class Sandbox:
             failed = self._failed.get((token, service), self._failed.get((None, service)))
             if failed is not None:
                 return fail(failed)
-            injector = self._token_faults.get(token, self._global_faults)
-            kind, rng = injector.draw()
+            kind, rng = self._injector(token).draw()
             if kind is not None:
                 self._counters.fault(token, kind)
             if kind == "5xx":

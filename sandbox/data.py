@@ -91,6 +91,9 @@ class AccountSpec:
     open_includes_partial: bool = True
     #: Whether a served page of lista.atualizacoes.estoque leaves the queue (Tiny: yes).
     stock_updates_consume: bool = True
+    #: API v3's own read budget (the plan's reads a minute), apart from v2's.
+    v3_rate_limit_calls: int = 60
+    v3_rate_limit_window_seconds: float = 60.0
 
     @property
     def calls_per_minute(self) -> int:
@@ -107,6 +110,8 @@ class AccountSpec:
             (self.rate_limit_calls >= 1, "rate_limit_calls must be at least 1"),
             (self.rate_limit_window_seconds > 0, "rate_limit_window_seconds must be positive"),
             (self.max_concurrent >= 1, "max_concurrent must be at least 1"),
+            (self.v3_rate_limit_calls >= 1, "v3_rate_limit_calls must be at least 1"),
+            (self.v3_rate_limit_window_seconds > 0, "v3_rate_limit_window_seconds must be > 0"),
             (
                 len(self.items_per_order) == 2
                 and 1 <= self.items_per_order[0] <= self.items_per_order[1],

@@ -7,6 +7,10 @@ import threading
 from dataclasses import dataclass
 
 FAULT_KINDS = ("5xx", "code35", "timeout", "malformed", "code99")
+# The in-process transport sets this environ key; the app then signals a timeout fault with
+# FAULT_HEADER instead of sleeping, and the transport raises httpx.ReadTimeout.
+IN_PROCESS_KEY = "sandbox.in_process"
+FAULT_HEADER = "X-Sandbox-Fault"
 
 
 @dataclass(frozen=True)

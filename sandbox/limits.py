@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -17,6 +18,8 @@ class Counters:
     ok: int = 0
     per_service: Counter[str] = field(default_factory=Counter)
     by_code: Counter[int] = field(default_factory=Counter)
+    #: HTTP statuses of v3 answers other than 200.
+    by_status: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     rate_limit_violations: int = 0
     concurrency_violations: int = 0
@@ -33,6 +36,7 @@ class Counters:
         self.ok += other.ok
         self.per_service.update(other.per_service)
         self.by_code.update(other.by_code)
+        self.by_status.update(other.by_status)
         self.faults.update(other.faults)
         self.rate_limit_violations += other.rate_limit_violations
         self.concurrency_violations += other.concurrency_violations
@@ -51,6 +55,7 @@ class Counters:
             "ok": self.ok,
             "per_service": dict(self.per_service),
             "by_code": {str(k): v for k, v in self.by_code.items()},
+            "by_status": {str(k): v for k, v in self.by_status.items()},
             "faults": dict(self.faults),
             "rate_limit_violations": self.rate_limit_violations,
             "concurrency_violations": self.concurrency_violations,
@@ -93,6 +98,17 @@ class CounterStore:
                     counters.rate_limit_violations += 1
                 elif code == 11:
                     counters.concurrency_violations += 1
+
+    def status(self, token: str, status: int) -> None:
+        """Count a v3 answer by its HTTP status (429 is a rate-limit violation)."""
+        with self._lock:
+            counters = self._get(token)
+            if status == 200:
+                counters.ok += 1
+            else:
+                counters.by_status[status] += 1
+                if status == 429:
+                    counters.rate_limit_violations += 1
 
     def fault(self, token: str, kind: str) -> None:
         """Count an injected fault."""
@@ -152,6 +168,40 @@ class RateLimiter:
                 self._calls.clear()
             else:
                 self._calls.pop(token, None)
+
+
+class WindowLimiter:
+    """Fixed windows per account, as v3's X-RateLimit-* headers describe them.
+
+    A window opens with the first call after the last one closed and lasts `window` seconds;
+    at most `calls` are accepted in it. Rejected calls (429) do not use up the budget.
+    """
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int]] = {}  # token -> (window end, accepted)
+
+    def acquire(self, token: str, calls: int, window: float) -> tuple[bool, int, int]:
+        """(accepted, calls remaining, whole seconds until the window resets, at least 1)."""
+        now = self._monotonic()
+        with self._lock:
+            end, used = self._windows.get(token, (now, 0))
+            if now >= end:
+                end, used = now + window, 0
+            accepted = used < calls
+            if accepted:
+                used += 1
+            self._windows[token] = (end, used)
+        return accepted, max(calls - used, 0), max(1, math.ceil(end - now))
+
+    def reset(self, token: str | None = None) -> None:
+        """Close the window of one token, or of all."""
+        with self._lock:
+            if token is None:
+                self._windows.clear()
+            else:
+                self._windows.pop(token, None)
 
 
 class InFlight:

@@ -19,6 +19,7 @@ from sandbox.changes import FIELD_NAMES as _CHURN_FIELDS
 from sandbox.changes import Churn
 from sandbox.data import AccountSpec
 from sandbox.faults import Faults
+from sandbox.v3 import RawJson
 
 ADMIN_MARK = "/_sandbox/"
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(AccountSpec)}
@@ -70,6 +71,13 @@ class AdminApp:
             ("GET", "open_bills"): self._open_bills,
             ("GET", "clock"): lambda body: self._clock_state(),
             ("POST", "clock"): self._clock,
+            ("POST", "oauth_app"): self._oauth_app,
+            ("POST", "oauth"): self._oauth,
+            ("GET", "oauth_counters"): lambda body: self.sandbox.oauth_counters(
+                str(body.get("client_id") or "")
+            ),
+            ("POST", "fail_v3"): self._fail_v3,
+            ("POST", "plant_v3"): self._plant_v3,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -248,6 +256,52 @@ class AdminApp:
             raise AdminError(400, "skew_seconds must be a number") from None
         self.sandbox.clock_skew = timedelta(seconds=skew)
         return self._clock_state()
+
+    def _oauth_app(self, body: dict[str, Any]) -> dict[str, Any]:
+        fields = ("client_id", "client_secret", "redirect_uri", "token")
+        missing = [name for name in fields if not body.get(name)]
+        if missing:
+            raise AdminError(400, f"required: {', '.join(missing)}")
+        self.sandbox.add_oauth_app(*(str(body[name]) for name in fields))
+        return {"ok": True, "client_id": body["client_id"]}
+
+    def _oauth(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Auto-approval and lifetimes (seconds) of the sandbox's OAuth."""
+        if "auto_approve" in body:
+            value = body["auto_approve"]
+            self.sandbox.oauth_auto_approve = value is True or str(value).lower() == "true"
+        lifetimes = {k: float(body[k]) for k in ("access", "refresh", "code") if k in body}
+        self.sandbox.oauth_lifetimes(**lifetimes)
+        oauth = self.sandbox._oauth
+        return {
+            "auto_approve": oauth.auto_approve,
+            "access": oauth.access_seconds,
+            "refresh": oauth.refresh_seconds,
+            "code": oauth.code_seconds,
+        }
+
+    def _plant_v3(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"token", "id", "field", "value", "raw"}: raw text is written verbatim."""
+        if not body.get("field"):
+            raise AdminError(400, "field is required")
+        value = body.get("value")
+        if body.get("raw") in (True, "true", "1"):
+            value = RawJson(str(value))
+        elif isinstance(value, float):
+            value = Decimal(str(value))
+        record_id = _int(body, "id", 0)
+        self.sandbox.plant_v3(str(self._token(body)), record_id, str(body["field"]), value)
+        return {"ok": True, "id": record_id}
+
+    def _fail_v3(self, body: dict[str, Any]) -> None:
+        times = _int(body, "times", 0) or None
+        self.sandbox.fail_v3(
+            self._token(body, required=False),
+            body.get("resource") or None,
+            _int(body, "status", 503),
+            times,
+            _int(body, "retry_after", 1),
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -161,6 +161,13 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "schedule": timedelta(seconds=retention.EVERY_SECONDS),
         "options": {"expires": 3600},
     }
+    if settings.tiny_v3_refresh_check_minutes > 0:
+        check_every = timedelta(minutes=settings.tiny_v3_refresh_check_minutes)
+        schedule["refresh-v3-tokens"] = {
+            "task": periodic.REFRESH_TASK,
+            "schedule": check_every,
+            "options": {"expires": check_every.total_seconds()},
+        }
     if settings.sync_beat_interval_minutes > 0:
         sync_every = timedelta(minutes=settings.sync_beat_interval_minutes)
         schedule["sync-all-companies"] = {
@@ -222,5 +229,10 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
     def sync_all_companies() -> dict[str, Any]:
         """An incremental run for every active company that has no active run."""
         return periodic.sync_all_companies(celery)
+
+    @celery.task(name=periodic.REFRESH_TASK, **TASK_OPTIONS)
+    def refresh_v3_tokens() -> dict[str, int]:
+        """Refresh the v3 token pairs that are due, so an idle company never lapses."""
+        return periodic.refresh_v3_tokens(celery)
 
     return celery

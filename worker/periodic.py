@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from worker.app import TinySyncCelery
 
 TASK = "tinysync.sync_all_companies"
+REFRESH_TASK = "tinysync.refresh_v3_tokens"
 
 log = get_task_logger(__name__)
 
@@ -46,3 +47,20 @@ def sync_all_companies(celery: TinySyncCelery) -> dict[str, Any]:
         "skipped": dict(outcome.skipped),
         "failed": dict(outcome.failed),
     }
+
+
+def refresh_v3_tokens(celery: TinySyncCelery) -> dict[str, int]:
+    """Refresh the pair of every v3 company that is due, busy or idle, so that no refresh
+    token lapses unused (`core.v3.tokens.refresh_idle`; one renewer per company)."""
+    from core.v3.tokens import refresh_idle
+
+    svc = celery.services
+    v3 = svc.client.v3
+    if v3 is None:
+        return {"refreshed": 0, "lost": 0}
+    refreshed, lost = refresh_idle(v3.renewer(svc.session_factory, svc.settings))
+    if refreshed or lost:
+        log.info(
+            "v3 tokens: %d pair(s) refreshed, %d company(ies) need reconnecting", refreshed, lost
+        )
+    return {"refreshed": refreshed, "lost": lost}

@@ -14,6 +14,7 @@ from flask import Blueprint
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
+from api import routes_oauth
 from api.ui import auth, pages
 from api.ui.format import FILTERS, LABELS
 
@@ -38,6 +39,8 @@ bp.add_url_rule("/historico", view_func=pages.history, methods=["GET"])
 bp.add_url_rule("/historico/<run_id>", view_func=pages.run_detail, methods=["GET"])
 bp.after_request(pages.page_headers)
 bp.register_error_handler(HTTPException, pages.error_page)
+# "Conectar ao Tiny" (v3 OAuth start and callback): pages of the UI, under /oauth/tiny.
+bp.register_blueprint(routes_oauth.bp)
 
 
 @bp.record_once

@@ -19,16 +19,29 @@ app = typer.Typer(help="Companies and their Tiny tokens.", no_args_is_help=True)
 @app.command("add")
 def company_add(
     name: str = typer.Option(..., help="The company's name."),
-    token: str = typer.Option(..., help="Its Tiny API token (stored encrypted)."),
+    token: str = typer.Option("", help="v2: its Tiny API token (stored encrypted)."),
+    api: str = typer.Option("v2", help="The Tiny API it is read through: v2 or v3."),
+    client_id: str = typer.Option("", help="v3: the Tiny app's client id."),
+    client_secret: str = typer.Option(
+        "", help="v3: the Tiny app's client secret (stored encrypted)."
+    ),
     calls_per_minute: str = typer.Option("auto", help=CALLS_HELP),
 ) -> None:
-    """Add a company; prints its id."""
+    """Add a company; prints its id (a v3 one is then connected in the web UI)."""
     pace = _calls_per_minute(calls_per_minute)
     settings = load_settings()
     services = for_writing(settings)
     with services.session_factory() as session:
         company = guarded(
-            add_company, session, settings, name=name, token=token, calls_per_minute=pace
+            add_company,
+            session,
+            settings,
+            name=name,
+            token=token,
+            api_version=api,
+            client_id=client_id,
+            client_secret=client_secret,
+            calls_per_minute=pace,
         )
         session.commit()
         console.print(company.id)
@@ -63,15 +76,23 @@ def company_list() -> None:
     """List companies (never their tokens)."""
     services = for_reading(load_settings())
     table = Table()
-    for column in ("id", "name", "active", "calls/min"):
+    for column in ("id", "name", "active", "api", "client id", "state", "calls/min"):
         table.add_column(column)
     with services.session_factory() as session:
         for company in list_companies(session):
+            v3 = company.apiVersion == "v3"
+            state = ""
+            if v3:
+                connected = "connected" if company.v3RefreshTokenEncrypted else "not connected"
+                state = "precisa reconectar" if company.needsReconnect else connected
             pace = company.tinyCallsPerMinute
             table.add_row(
                 company.id,
                 company.name,
                 "yes" if company.active else "no",
+                company.apiVersion,
+                company.v3ClientId or "" if v3 else "",
+                state,
                 "auto" if pace is None else str(pace),
             )
     console.print(table)

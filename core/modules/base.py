@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import TinyError
 from core.models import SyncWatermark, utcnow
+from core.modules.source import Source, V2Source
 from core.runs import lease
 from core.runs.inputs import Mode
 from core.runs.lease import StopReason
@@ -89,6 +90,18 @@ class ModuleContext:
     #: pass, so progress shows live). A confirmed pass's tally replaces the first pass's.
     tally_key: str | None = field(default=None, repr=False)
     count_live: bool = field(default=True, repr=False)
+    #: Where Tiny is read from (v2 or v3); by default the v2 client with the token.
+    source: Source | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = V2Source(self.client, self.token, self.account)
+
+    @property
+    def tiny(self) -> Source:
+        """The company's Tiny account (`source`)."""
+        assert self.source is not None
+        return self.source
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -149,15 +162,8 @@ class ModuleContext:
         """Check for cancel, then fetch one listing page."""
         self.check()
         self.pending_calls += 1
-        answer = self.client.list_page(
-            self.token,
-            service,
-            list_key,
-            item_key,
-            params,
-            page,
-            account=self.account,
-            on_retry=self.on_retry,
+        answer = self.tiny.list_page(
+            service, list_key, item_key, params, page, on_retry=self.on_retry
         )
         self.tiny_clock = answer.served_at or self.tiny_clock
         return answer
@@ -166,9 +172,7 @@ class ModuleContext:
         """Check for cancel, then fetch one record (None when Tiny has no such record)."""
         self.check()
         self.pending_calls += 1
-        return self.client.get_record(
-            self.token, service, record_key, record_id, account=self.account, on_retry=self.on_retry
-        )
+        return self.tiny.get_record(service, record_key, record_id, on_retry=self.on_retry)
 
     def get_records(
         self, service: str, record_key: str, ids: list[int]

@@ -115,10 +115,10 @@ def test_the_migration_moves_sqlite_floats_to_exact_cents(tmp_path):
 def test_the_migration_clears_nan_that_postgresql_accepted(pg_database):
     engine = make_engine(pg_database)
     downgrade(engine, "0001")
-    company = "c-nan"
+    company = "c0000000-0000-4000-8000-000000000001"
     try:
         with make_session_factory(engine)() as session:
-            # Raw SQL: at revision 0001 the table lacks the model's later columns.
+            # Raw SQL: the model's Company has the columns of the latest schema, not 0001's.
             session.execute(
                 text(
                     'INSERT INTO "Company" (id, name, active, "tinyTokenEncrypted",'

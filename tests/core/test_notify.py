@@ -136,6 +136,7 @@ def test_a_failed_run_is_posted_signed_after_the_receiver_recovers(services, san
         "errorMessage",
         "modules",
         "finishedAt",
+        "needsReconnect",
     }
     assert (sent["event"], sent["runId"], sent["status"]) == ("run.failed", run_id, "FAILED")
     assert sent["companyName"] == "Company tok-hook"

@@ -62,7 +62,7 @@ def test_a_message_is_sent_again_for_longer_than_a_redis_restart_takes():
     assert sum(waits) >= 5  # a restart is a second or two; a slow one, a few
 
 
-def test_the_app_has_the_five_tasks_named_for_flower():
+def test_the_app_has_the_six_tasks_named_for_flower():
     names = {name for name in _app().tasks if name.startswith("tinysync.")}
     assert names == {
         "tinysync.module",
@@ -70,6 +70,7 @@ def test_the_app_has_the_five_tasks_named_for_flower():
         "tinysync.reap_stale_runs",
         "tinysync.sync_all_companies",
         "tinysync.prune",
+        "tinysync.refresh_v3_tokens",
     }
 
 
@@ -84,7 +85,7 @@ def test_beat_runs_the_reaper_and_the_periodic_sync_at_the_intervals_of_the_sett
 
 def test_a_beat_interval_of_zero_turns_the_periodic_sync_off_but_not_the_reaper():
     schedule = beat_schedule(SETTINGS.with_(sync_beat_interval_minutes=0))
-    assert set(schedule) == {"reap-stale-runs", "prune-old-rows"}
+    assert set(schedule) == {"reap-stale-runs", "prune-old-rows", "refresh-v3-tokens"}
 
 
 def test_a_run_is_a_chain_of_immutable_module_tasks_in_run_order_then_the_finaliser():
