@@ -14,8 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, current_app
+from celery.concurrency.thread import TaskPool as ThreadTaskPool
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
@@ -182,6 +183,13 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
         if current_app._get_current_object() is celery:  # the signal reaches every app
             celery.warm_up()
 
+    @worker_ready.connect(weak=False)
+    def warm_up_threads(sender: Any = None, **_: Any) -> None:
+        """The thread pool's process is the worker's own: ready it before the first task."""
+        pool = getattr(sender, "pool", None)
+        if isinstance(pool, ThreadTaskPool) and sender.app is celery:
+            celery.warm_up()
+
     # No cap on retries here: a Tiny back-off or a database outage is waited out.
     @celery.task(name=tasks.MODULE_TASK, bind=True, **{**TASK_OPTIONS, "max_retries": None})
     def module_task(self: Task, run_id: str, module: str) -> dict[str, Any]:
@@ -189,6 +197,9 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
         outcome = tasks.run_module(celery, run_id, module)
         if "retryAfterSeconds" in outcome:
             raise self.retry(countdown=outcome["retryAfterSeconds"])
+        if outcome.get("handBack"):
+            # The slice is over: back to the queue's end, the chain intact, the thread freed.
+            raise self.retry(countdown=0)
         return outcome
 
     @celery.task(name=tasks.FINALIZE_TASK, **TASK_OPTIONS)
