@@ -163,11 +163,13 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "options": {"expires": 3600},
     }
     if settings.sync_beat_interval_minutes > 0:
-        sync_every = timedelta(minutes=settings.sync_beat_interval_minutes)
+        # Each company has its own slot in the interval (worker/periodic.py): beat ticks
+        # often and starts the companies that are due, so their runs spread out.
+        tick = periodic.tick_seconds(timedelta(minutes=settings.sync_beat_interval_minutes))
         schedule["sync-all-companies"] = {
             "task": periodic.TASK,
-            "schedule": sync_every,
-            "options": {"expires": sync_every.total_seconds()},
+            "schedule": timedelta(seconds=tick),
+            "options": {"expires": tick},
         }
     return schedule
 
