@@ -57,6 +57,8 @@ PG_ADMIN_URL = os.environ.get(
     "TINYSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 WINDOW_SECONDS = 60.0
+#: How the worker's database connections are told apart from the bench's own.
+WORKER_APP_NAME = "tinysync-bench-worker"
 #: TINY_MIN_INTERVAL's margin over a 60-a-minute plan (a call landing a few ms early at the
 #: window's edge gets code 6, see docs/worker.md).
 MARGIN = 0.05
@@ -120,9 +122,9 @@ class Peaks:
                     used = conn.scalar(
                         text(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = :db"
-                            " AND pid <> pg_backend_pid()"
+                            " AND application_name = :app"
                         ),
-                        {"db": database},
+                        {"db": database, "app": WORKER_APP_NAME},
                     )
                 self.db_connections = max(self.db_connections, int(used or 0))
                 clients = int(redis_client.info("clients")["connected_clients"]) - 1
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         redis_server = RedisServer(workdir).start()
         env = {
-            "DATABASE_URL": db_url,
+            "DATABASE_URL": f"{db_url}?application_name={WORKER_APP_NAME}",
             "CELERY_BROKER_URL": redis_server.url(0),
             "TINY_API_URL": tiny_url,
             "SECRET_KEY": "bench-" + secrets.token_hex(24),
@@ -312,10 +314,13 @@ def main(argv: list[str] | None = None) -> None:
         f"in {window:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print(
-        f"most database connections {peaks.db_connections}, "
+        f"most database connections of the worker {peaks.db_connections}, "
         f"most Redis clients {peaks.redis_clients}"
     )
     print(f"slowest account's utilisation {slowest:.2f}")
+    waits.sort()
+    median = waits[len(waits) // 2] if waits else float("nan")
+    print(f"first Tiny call after start: median {median:.2f} s over {len(waits)} runs")
     print(
         f"fairness: longest wait from start to a run's first Tiny call "
         f"{max(waits) if waits else float('nan'):.2f} s"

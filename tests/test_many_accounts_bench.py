@@ -26,8 +26,9 @@ LINES = (
     r"^12 companies on 12 accounts .* one `tinysync worker` \(\d+ threads\)",
     r"^calls (\d+) in [\d.]+ s; code 6: (\d+), code 11: (\d+)$",
     r"^worker RSS \d+ MiB",
-    r"^most database connections \d+, most Redis clients \d+$",
+    r"^most database connections of the worker \d+, most Redis clients \d+$",
     r"^slowest account's utilisation [\d.]+$",
+    r"^first Tiny call after start: median [\d.]+ s over 12 runs$",
     r"^fairness: longest wait from start to a run's first Tiny call [\d.]+ s$",
     r"^utilisation [\d.]+$",
 )
