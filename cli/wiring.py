@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from core.services import Services, build_services
+import httpx
+
+from core.services import Services, build_services, http_transport
 from core.settings import Settings, require_secrets
 
 if TYPE_CHECKING:
@@ -35,12 +37,25 @@ def shared_sandbox() -> Sandbox:
 
 def build(settings: Settings, *, sandbox: Sandbox | None = None) -> Services:
     """Services for `settings`, with the in-process sandbox when TINY_API_URL=sandbox."""
-    transport = None
-    if settings.uses_sandbox:
-        from sandbox import SandboxTransport
+    return build_services(settings, transport=_sandbox_transport(settings, sandbox))
 
-        transport = SandboxTransport(sandbox or shared_sandbox())
-    return build_services(settings, transport=transport)
+
+def _sandbox_transport(settings: Settings, sandbox: Sandbox | None) -> httpx.BaseTransport | None:
+    if not settings.uses_sandbox:
+        return None
+    from sandbox import SandboxTransport
+
+    return SandboxTransport(sandbox or shared_sandbox())
+
+
+def build_for_worker(settings: Settings) -> Services:
+    """A worker process's services: pools sized for WORKER_CONCURRENCY threads, and Tiny calls
+    bounded by their module task's time limit (`worker.timelimit`)."""
+    from worker.timelimit import DeadlineTransport
+
+    threads = settings.worker_concurrency
+    inner = _sandbox_transport(settings, None) or http_transport(threads)
+    return build_services(settings, transport=DeadlineTransport(inner), threads=threads)
 
 
 def wsgi_app() -> Flask:
@@ -63,4 +78,4 @@ def celery_app(settings: Settings | None = None) -> TinySyncCelery:
     from worker import celery_init_app
 
     chosen = settings or Settings.from_env()
-    return celery_init_app(chosen, services_factory=lambda: build(chosen))
+    return celery_init_app(chosen, services_factory=lambda: build_for_worker(chosen))

@@ -18,6 +18,7 @@ MIN_CALLS_PER_MINUTE, MAX_CALLS_PER_MINUTE = 1, 600
 
 API_VERSIONS = ("v2", "v3")
 
+
 def check_calls_per_minute(value: Any) -> int | None:
     """A pace override as stored (None: follow Tiny's header), or ValidationError."""
     if value is None:

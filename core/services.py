@@ -50,16 +50,41 @@ def build_limiter(settings: Settings) -> RateLimiter:
     )
 
 
+def http_transport(threads: int) -> httpx.HTTPTransport:
+    """An HTTP transport for `threads` threads calling Tiny at once, each on a kept-alive
+    connection (httpx's default pool keeps 20 alive, so more threads would reconnect)."""
+    return httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    )
+
+
+def pool_sizes(threads: int) -> dict[str, int]:
+    """SQLAlchemy pool sizes for `threads` threads that each hold a connection only for one
+    statement or one page's commit, never across a Tiny call or a rate-limit wait.
+
+    Measured with 100 accounts on 128 threads (bench/many_accounts.py): at most a dozen
+    connections in use at once. PostgreSQL allows 100 in all by default, shared with the API.
+    """
+    return {"pool_size": min(threads, 10), "max_overflow": min(threads, 10)}
+
+
 def build_services(
     settings: Settings,
     *,
     transport: httpx.BaseTransport | None = None,
     limiter: RateLimiter | None = None,
     engine: Engine | None = None,
+    threads: int | None = None,
 ) -> Services:
-    """Wire the engine, sessions, limiter and Tiny client for `settings`."""
+    """Wire the engine, sessions, limiter and Tiny client for `settings`.
+
+    `threads`: how many threads will use these services at once (the worker's pool); the
+    database pool and the HTTP connection pool are sized for it.
+    """
     if settings.uses_sandbox and transport is None:
         raise ValueError("TINY_API_URL=sandbox needs the sandbox transport from the caller")
+    if threads is not None:
+        engine = engine or make_engine(settings, **pool_sizes(threads))
     engine = engine or make_engine(settings)
     limiter = limiter or build_limiter(settings)
     base_url = "http://sandbox.local/api2" if settings.uses_sandbox else None

@@ -48,6 +48,10 @@ class Settings:
     sync_beat_interval_minutes: float = 30.0
     sync_module_soft_time_limit_seconds: int = 1800
     sync_module_time_limit_seconds: int = 1900
+    #: Threads of `tinysync worker` (one module task each; a thread waiting on Tiny is cheap).
+    worker_concurrency: int = 200
+    #: The longest a module task works before it hands its thread back and queues again.
+    sync_task_slice_seconds: float = 30.0
     max_request_bytes: int = 64 * 1024
     #: Passes over a multi-page listing before it is accepted as unconfirmed (see paging.paged).
     sync_listing_max_passes: int = 4

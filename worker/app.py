@@ -14,8 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, current_app
+from celery.concurrency.thread import TaskPool as ThreadTaskPool
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
@@ -169,11 +170,13 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
             "options": {"expires": check_every.total_seconds()},
         }
     if settings.sync_beat_interval_minutes > 0:
-        sync_every = timedelta(minutes=settings.sync_beat_interval_minutes)
+        # Each company has its own slot in the interval (worker/periodic.py): beat ticks
+        # often and starts the companies that are due, so their runs spread out.
+        tick = periodic.tick_seconds(timedelta(minutes=settings.sync_beat_interval_minutes))
         schedule["sync-all-companies"] = {
             "task": periodic.TASK,
-            "schedule": sync_every,
-            "options": {"expires": sync_every.total_seconds()},
+            "schedule": timedelta(seconds=tick),
+            "options": {"expires": tick},
         }
     return schedule
 
@@ -196,6 +199,13 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
         if isinstance(exc, TimeLimitExceeded):
             tasks.hard_time_limit_passed(celery, *args, **kwargs)
 
+    @worker_ready.connect(weak=False)
+    def warm_up_threads(sender: Any = None, **_: Any) -> None:
+        """The thread pool's process is the worker's own: ready it before the first task."""
+        pool = getattr(sender, "pool", None)
+        if isinstance(pool, ThreadTaskPool) and sender.app is celery:
+            celery.warm_up()
+
     # No cap on retries here: a Tiny back-off or a database outage is waited out.
     @celery.task(
         name=tasks.MODULE_TASK,
@@ -208,6 +218,9 @@ def celery_init_app(settings: Settings, services_factory: Callable[[], Services]
         outcome = tasks.run_module(celery, run_id, module)
         if "retryAfterSeconds" in outcome:
             raise self.retry(countdown=outcome["retryAfterSeconds"])
+        if outcome.get("handBack"):
+            # The slice is over: back to the queue's end, the chain intact, the thread freed.
+            raise self.retry(countdown=0)
         return outcome
 
     @celery.task(name=tasks.FINALIZE_TASK, **TASK_OPTIONS)

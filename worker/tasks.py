@@ -11,6 +11,7 @@ chain the reaper sent again, is harmless.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from core.runs import (
 )
 from core.runs import remaining_modules as _remaining
 from core.steps import run_step
+from worker.timelimit import time_limit
 
 if TYPE_CHECKING:
     from worker.app import TinySyncCelery
@@ -70,32 +72,46 @@ def enqueue_run(
 
 
 def run_module(celery: TinySyncCelery, run_id: str, module: str) -> dict[str, Any]:
-    """Step the run until `module` is finished; returns at once when it is not its turn.
+    """Step the run's `module` for one slice of SYNC_TASK_SLICE_SECONDS; returns at once when it
+    is not its turn.
 
-    When Tiny imposes a back-off longer than a slice (code 6: its minute window), run_step
-    pauses the module with a `notBefore` in its checkpoint; the answer then carries
-    `retryAfterSeconds`, and the task is retried after it instead of holding a worker.
+    The answer says how the task goes on: `handBack` when the slice is over and the module is
+    not (the task queues again behind the others, so many runs share the pool's threads
+    fairly); `retryAfterSeconds` when Tiny imposed a back-off longer than a step (code 6:
+    its minute window), which run_step records as a `notBefore` in the module's checkpoint;
+    neither when the module is finished or there is nothing to do, and the chain goes on.
+    Every Tiny call inside is bounded by SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS
+    (`worker.timelimit`), the limit a thread pool cannot enforce with a signal.
     """
     svc = celery.services
+    settings = svc.settings
     owner = new_owner()
+    slice_ends = time.monotonic() + settings.sync_task_slice_seconds
     slices = 0
+    handed_back = False
     try:
-        while True:
-            result = run_step(
-                svc.session_factory,
-                svc.settings,
-                svc.client,
-                run_id,
-                owner=owner,
-                only_module=module,
-            )
-            if result.executed is not None:
-                slices += 1
-            if result.executed is None or result.retry_after_seconds:
-                break  # not its turn, held elsewhere, run over; or paused by Tiny
-            state = ModuleStatus(result.progress["modules"][module]["status"])
-            if result.status != RunStatus.RUNNING or not state.is_unfinished:
-                break
+        with time_limit(settings.sync_module_soft_time_limit_seconds):
+            while True:
+                budget = min(settings.sync_step_budget_seconds, slice_ends - time.monotonic())
+                result = run_step(
+                    svc.session_factory,
+                    settings,
+                    svc.client,
+                    run_id,
+                    owner=owner,
+                    only_module=module,
+                    budget_seconds=max(budget, 0.0),
+                )
+                if result.executed is not None:
+                    slices += 1
+                if result.executed is None or result.retry_after_seconds:
+                    break  # not its turn, held elsewhere, run over; or paused by Tiny
+                state = ModuleStatus(result.progress["modules"][module]["status"])
+                if result.status != RunStatus.RUNNING or not state.is_unfinished:
+                    break
+                if time.monotonic() >= slice_ends:
+                    handed_back = True
+                    break
     except (NotFoundError, RunStateError) as exc:
         log.warning("run %s, module %s: nothing to do: %s", run_id, module, exc)
         return {"runId": run_id, "module": module, "skipped": str(exc)}
@@ -120,8 +136,13 @@ def run_module(celery: TinySyncCelery, run_id: str, module: str) -> dict[str, An
             module,
             result.retry_after_seconds,
         )
+    elif handed_back:
+        outcome["handBack"] = True
+        log.info(
+            "run %s, module %s: slice over after %d step(s); queued again", run_id, module, slices
+        )
     elif slices:
-        log.info("run %s, module %s: %s after %d slice(s)", run_id, module, state, slices)
+        log.info("run %s, module %s: %s after %d step(s)", run_id, module, state, slices)
     else:  # not its turn, done already, held by another executor, or the run is over
         log.info(
             "run %s, module %s: nothing to do (%s, run %s)", run_id, module, state, result.status

@@ -21,13 +21,26 @@ def _broker_settings(what: str) -> Settings:
     return settings
 
 
+#: The pools `tinysync worker` offers: threads (the default, see docs/worker.md) or processes.
+POOLS = ("threads", "prefork")
+
+
 def worker(
-    concurrency: int = typer.Option(2, help="Worker processes."),
+    concurrency: int | None = typer.Option(
+        None, help="Module tasks at once: threads (or processes). Default: WORKER_CONCURRENCY."
+    ),
+    pool: str = typer.Option("threads", help="threads (one process, many accounts) or prefork."),
     loglevel: str = typer.Option("info"),
     name: str = typer.Option("tinysync@%h", help="Node name (unique per worker on a host)."),
 ) -> None:
     """A Celery worker: runs the module tasks, the reaper and the periodic syncs."""
     settings = _broker_settings("the worker")
+    if pool not in POOLS:
+        fail(f"--pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    if concurrency is not None:
+        if concurrency < 1:
+            fail("--concurrency must be at least 1")
+        settings = settings.with_(worker_concurrency=concurrency)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per Tiny call
     # No mingle or gossip: tinysync uses neither revokes nor worker-to-worker state, and
     # both cost a start-up delay and steady Redis traffic.
@@ -35,7 +48,8 @@ def worker(
         [
             "worker",
             f"--loglevel={loglevel}",
-            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            f"--concurrency={settings.worker_concurrency}",
             f"--hostname={name}",
             "--without-mingle",
             "--without-gossip",

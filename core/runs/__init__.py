@@ -14,6 +14,7 @@ from __future__ import annotations
 from core.runs.history import (
     PeriodicOutcome,
     count_runs_by_status,
+    last_finished_runs,
     list_runs,
     start_incremental_runs,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "resume_run",
     "run_window",
     "start_incremental_runs",
+    "last_finished_runs",
     "start_run",
     "transition",
 ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -62,6 +63,23 @@ def count_runs_by_status(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def last_finished_runs(session: Session) -> dict[str, datetime | None]:
+    """Every active company's latest finished run's creation time (None: never ran to an end).
+
+    A company with an active run appears with its previous run's time: beat tries it, and
+    the unique index on active runs reports it busy.
+    """
+    finished = [s.value for s in RunStatus if not s.is_active]
+    latest = dict(
+        session.execute(
+            select(SyncRun.companyId, func.max(SyncRun.createdAt))
+            .where(SyncRun.status.in_(finished))
+            .group_by(SyncRun.companyId)
+        ).all()
+    )
+    return {c.id: latest.get(c.id) for c in list_companies(session, active_only=True)}
+
+
 @dataclass
 class PeriodicOutcome:
     """What `start_incremental_runs` did, company by company."""
@@ -77,8 +95,10 @@ def start_incremental_runs(
     *,
     triggered_by: str,
     hand_over: Callable[[str], object] | None = None,
+    only: Collection[str] | None = None,
 ) -> PeriodicOutcome:
-    """Create and start an incremental run for every active company that has no active run.
+    """Create and start an incremental run for every active company that has no active run
+    (of those in `only`, when given: beat's companies due now).
 
     Used by cron and beat. Safe when two callers tick at once: the unique index on active runs
     lets one `create_run` per company win. `hand_over(run_id)` gives a started run to its
@@ -87,6 +107,8 @@ def start_incremental_runs(
     """
     outcome = PeriodicOutcome(created=[], skipped=[], failed=[])
     for company in list_companies(session, active_only=True):
+        if only is not None and company.id not in only:
+            continue
         try:
             run = create_run(
                 session,

@@ -88,9 +88,9 @@ class Deployment:
         self.celery = celery_init_app(self.settings, lambda: self.services)
 
     # -- processes -----------------------------------------------------------------------
-    def worker(self, name: str = "worker", concurrency: int = 1) -> Proc:
+    def worker(self, name: str = "worker", concurrency: int = 1, pool: str = "threads") -> Proc:
         """A `tinysync worker` process, ready."""
-        proc = start_worker(self.env, self.workdir, name=name, concurrency=concurrency)
+        proc = start_worker(self.env, self.workdir, name=name, concurrency=concurrency, pool=pool)
         self.procs.append(proc)
         return proc
 

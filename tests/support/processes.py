@@ -150,12 +150,16 @@ def tinysync(name: str, command: list[str], env: Mapping[str, str], workdir: Pat
 
 
 def start_worker(
-    env: Mapping[str, str], workdir: Path, name: str = "worker", concurrency: int = 1
+    env: Mapping[str, str],
+    workdir: Path,
+    name: str = "worker",
+    concurrency: int = 1,
+    pool: str = "threads",
 ) -> Proc:
-    """A `tinysync worker` process, returned once it is ready for tasks."""
+    """A `tinysync worker` process (threads, as documented, or prefork), once ready for tasks."""
     proc = tinysync(
         name,
-        ["worker", f"--concurrency={concurrency}", f"--name={name}@%h"],
+        ["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--name={name}@%h"],
         env,
         workdir,
     )

@@ -74,13 +74,16 @@ def test_the_app_has_the_six_tasks_named_for_flower():
     }
 
 
-def test_beat_runs_the_reaper_and_the_periodic_sync_at_the_intervals_of_the_settings():
+def test_beat_runs_the_reaper_and_looks_for_due_companies_every_minute():
     schedule = beat_schedule(SETTINGS)
     assert schedule["reap-stale-runs"]["task"] == "tinysync.reap_stale_runs"
     assert schedule["reap-stale-runs"]["schedule"] == timedelta(seconds=15)
     assert schedule["sync-all-companies"]["task"] == "tinysync.sync_all_companies"
-    assert schedule["sync-all-companies"]["schedule"] == timedelta(minutes=30)
+    # Each company is due once per SYNC_BEAT_INTERVAL_MINUTES, at its own slot in it.
+    assert schedule["sync-all-companies"]["schedule"] == timedelta(seconds=60)
     assert _app().conf.beat_schedule == schedule
+    short = beat_schedule(SETTINGS.with_(sync_beat_interval_minutes=0.5))
+    assert short["sync-all-companies"]["schedule"] == timedelta(seconds=30)
 
 
 def test_a_beat_interval_of_zero_turns_the_periodic_sync_off_but_not_the_reaper():

@@ -37,13 +37,14 @@ def _mid_module(d: Deployment, run_id: str) -> None:
     wait_until(midway, 30, "vw_vendas half-way")
 
 
-@pytest.mark.parametrize("victim", ["the whole worker", "its pool process"])
+@pytest.mark.parametrize("victim", ["the whole worker", "a prefork pool process"])
 def test_a_worker_killed_mid_module_is_resumed_and_nothing_is_lost_or_doubled(
     deploy, token, victim
 ):
     d: Deployment = deploy(TINY_MIN_INTERVAL="8", **FAST_RECOVERY)
     d.beat()
-    first = d.worker("first")
+    # The documented worker is one process of threads; `--pool prefork` is still offered.
+    first = d.worker("first", pool="prefork" if "prefork" in victim else "threads")
     company = d.company(token, account(orders=500))
     month, first_day, last_day = last_month()
     run_id = d.start(company, month=month)
@@ -169,6 +170,8 @@ def _served(app: _HeldService) -> Iterator[str]:
 def test_a_module_past_its_soft_time_limit_fails_and_the_next_modules_still_run(
     deploy, token, http_sandbox
 ):
+    # The thread pool has no signal to cut the task: the limit bounds its Tiny call instead
+    # (worker/timelimit.py), and the module fails under the same name as in a prefork pool.
     held = _HeldService(http_sandbox.sandbox, vw_vendas.LIST_SERVICE)
     with _served(held) as url:
         # The soft limit only has to outlast the other modules' few calls, each answered at

@@ -222,3 +222,28 @@ def test_a_tiny_back_off_longer_than_a_slice_frees_the_worker_and_the_task_comes
         messages = _log(app, run_id)
     assert any("pausing" in m and "code 6" in m for m in messages)
     assert not any("reaper" in m for m in messages)  # the task itself came back
+
+
+def test_a_module_longer_than_a_slice_hands_the_thread_to_a_run_started_after_it(
+    sqlite_url, sandbox, redis_server
+):
+    # One thread (the solo pool) and a long module: its slices end and queue again behind
+    # the later run's first task, which starts while the long module is still going.
+    slicing = dict(tiny_min_interval_ms=10, sync_task_slice_seconds=0.3)
+    with _app(sqlite_url, sandbox, redis_server, **slicing) as app:
+        _, long_run = app.started_run("tok-slice-long", orders=300)
+        _, short_run = app.started_run("tok-slice-short", orders=5)
+        with start_worker(app.celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            finished_long = enqueue_run(app.celery, long_run)
+            finished_short = enqueue_run(app.celery, short_run)
+            assert finished_short.get(timeout=60)["status"] == "DONE"
+            assert finished_long.get(timeout=90)["status"] == "DONE"
+        long_sales = app.run(long_run).progressJson["modules"]["vw_vendas"]
+        short_sales = app.run(short_run).progressJson["modules"]["vw_vendas"]
+    assert short_sales["startedAt"] < long_sales["finishedAt"]
+    # Handed back and resumed many times, the long module still read every order once.
+    assert long_sales["processed"] == _truth_orders(sandbox, "tok-slice-long")
+    assert (
+        sandbox.counters("tok-slice-long").per_service["pedido.obter.php"]
+        == long_sales["processed"]
+    )
