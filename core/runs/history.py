@@ -98,7 +98,8 @@ def start_incremental_runs(
     only: Collection[str] | None = None,
 ) -> PeriodicOutcome:
     """Create and start an incremental run for every active company that has no active run
-    (of those in `only`, when given: beat's companies due now).
+    (of those in `only`, when given: beat's companies due now) and that needs no reconnection
+    to Tiny (a v3 company whose token pair lapsed is skipped until a person connects it).
 
     Used by cron and beat. Safe when two callers tick at once: the unique index on active runs
     lets one `create_run` per company win. `hand_over(run_id)` gives a started run to its
@@ -108,6 +109,11 @@ def start_incremental_runs(
     outcome = PeriodicOutcome(created=[], skipped=[], failed=[])
     for company in list_companies(session, active_only=True):
         if only is not None and company.id not in only:
+            continue
+        if company.needsReconnect:
+            # Its run would fail at once and notify again every tick; the banner and the
+            # first failure already asked a person to connect it again.
+            outcome.skipped.append((company.id, None))
             continue
         try:
             run = create_run(

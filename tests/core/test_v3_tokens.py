@@ -13,7 +13,7 @@ from sqlalchemy import update
 from core.errors import RECONNECT_SENTENCE, TinyReconnectNeeded
 from core.models import Company, utcnow
 from core.notify import payload
-from core.runs import RunStatus, create_run, get_run, start_run
+from core.runs import RunStatus, create_run, get_run, start_incremental_runs, start_run
 from tests.support.services import step_until_done
 from tests.support.v3 import connect, new_v3_company, v3_access
 
@@ -126,6 +126,25 @@ def test_a_lapsed_refresh_token_fails_the_next_run_at_once_until_reconnected(ser
     assert not _company(services, company).needsReconnect
     again = _run(services, company)
     assert again.status == RunStatus.DONE, again.errorMessage
+
+
+def test_beat_and_cron_skip_a_company_that_needs_reconnecting_until_it_is_connected(
+    services, sandbox
+):
+    company, client = new_v3_company(services, sandbox, TOKEN)
+    sandbox.clock_skew = timedelta(days=2)
+    _expire_access(services, company)
+    with pytest.raises(TinyReconnectNeeded):
+        _renewer(services).access_token(company)
+    with services.session_factory() as session:
+        outcome = start_incremental_runs(session, services.settings, triggered_by="beat")
+    assert (company, None) in outcome.skipped
+    assert company not in {run.companyId for run in outcome.created}
+
+    connect(services, sandbox, company, client)
+    with services.session_factory() as session:
+        outcome = start_incremental_runs(session, services.settings, triggered_by="beat")
+    assert company in {run.companyId for run in outcome.created}
 
 
 def test_a_refresh_token_refused_mid_run_fails_the_module_with_the_sentence(services, sandbox):
