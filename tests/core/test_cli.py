@@ -162,4 +162,4 @@ def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
     listed = runner.invoke(app, ["runs", "list"])
     assert run_id in listed.output
     canceled = runner.invoke(app, ["runs", "cancel", run_id])
-    assert canceled.exit_code != 0 and "can no longer be canceled" in canceled.output
+    assert canceled.exit_code != 0 and "is already finished (DONE)" in canceled.output
