@@ -155,7 +155,7 @@ def cancel(json: RunIdBody) -> Response:
     svc = services()
     with svc.session_factory() as session:
         was_active = RunStatus(get_run(session, json.runId).status).is_active
-        run = cancel_run(session, json.runId, reason=f"canceled via {_caller()}")
+        run = cancel_run(session, json.runId, reason=CANCELED_VIA[_caller()])
         if was_active and run.status == RunStatus.CANCELED:
             notify_run_finished(svc.session_factory, svc.settings, run.id)  # NOTIFY_ON=all
         return _run_state(run)
@@ -239,7 +239,9 @@ def hand_to_workers(session: Session, run_id: str) -> None:
     except Exception as exc:  # whatever the broker library raises: recorded, logged, answered
         log.exception("could not enqueue run %s", run_id)
         cancel_run(
-            session, run_id, reason=f"could not hand the run to the workers: {type(exc).__name__}"
+            session,
+            run_id,
+            reason=f"não foi possível entregar a execução aos workers: {type(exc).__name__}",
         )
         raise ApiError(
             503, "the worker queue could not be reached; the run was canceled, try again later"
@@ -254,6 +256,10 @@ def require_queue() -> None:
 
 def _run_state(run: SyncRun) -> Response:
     return jsonify(success=True, runId=run.id, status=run.status)
+
+
+#: The log line of a cancel, by who asked (`_caller`).
+CANCELED_VIA = {"api": "Cancelada pela API", "web": "Cancelada pela interface web"}
 
 
 def _caller() -> str:

@@ -128,8 +128,8 @@ def _deliver(
                     session_factory,
                     run_id,
                     "info",
-                    f"notification delivered to {host} "
-                    f"(HTTP {answer.status_code}, attempt {attempt})",
+                    f"notificação entregue a {host} "
+                    f"(HTTP {answer.status_code}, tentativa {attempt})",
                 )
                 return
             outcome = f"HTTP {answer.status_code}"
@@ -141,7 +141,7 @@ def _deliver(
         session_factory,
         run_id,
         "warn",
-        f"notification to {host} not delivered ({outcome}, after {attempt} attempt(s))",
+        f"notificação para {host} não entregue ({outcome}, após {attempt} tentativa(s))",
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from celery.utils.log import get_task_logger
 
 from core.runs import add_log, get_run, lease
+from core.wording import labels
 from worker.tasks import enqueue_run, remaining_modules
 
 if TYPE_CHECKING:
@@ -37,13 +38,17 @@ def reap_stale_runs(celery: TinySyncCelery) -> list[str]:
                 continue  # it moved meanwhile, or another reaper claimed it
             modules = remaining_modules(get_run(session, stale.run_id).progressJson)
             why = (
-                "its executor stopped heartbeating"
+                "o executor parou de responder"
                 if stale.why is lease.Staleness.LEASE_EXPIRED
-                else f"no executor and no progress for {lease_seconds:g}s (a lost message)"
+                else f"sem executor e sem progresso por {lease_seconds:g} s (mensagem perdida)"
             )
             what = ", ".join(modules) if modules else "the finaliser"
+            shown = labels(modules) if modules else "a finalização"
             add_log(
-                session, stale.run_id, "warn", f"reaper: sent {what} to the workers again: {why}"
+                session,
+                stale.run_id,
+                "warn",
+                f"reaper: {shown} reenviado aos workers: {why}",
             )
             session.commit()
             enqueue_run(celery, stale.run_id, modules)

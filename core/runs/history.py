@@ -107,7 +107,8 @@ def start_incremental_runs(
                 cancel_run(
                     session,
                     run.id,
-                    reason=f"could not hand the run to the workers: {type(exc).__name__}",
+                    reason="não foi possível entregar a execução aos workers: "
+                    f"{type(exc).__name__}",
                 )
                 outcome.failed.append((company.id, run.id))
                 continue

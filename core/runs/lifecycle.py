@@ -30,6 +30,14 @@ from core.runs.inputs import at_midnight, resolve_window
 from core.runs.logs import add_log
 from core.runs.model import ACTIVE_STATUSES, ModuleStatus, Progress, RunStatus
 from core.settings import Settings
+from core.wording import (
+    CANCELED_BY_USER,
+    RUN_STARTED_LINE,
+    failed_modules_message,
+    run_created_line,
+    run_finished_line,
+    run_resumed_line,
+)
 
 MAX_ERROR_MESSAGE = 2000
 
@@ -153,7 +161,7 @@ def create_run(
         session,
         run.id,
         "info",
-        f"run created: {parsed_mode.value} {window.start.isoformat()}..{window.end.isoformat()}",
+        run_created_line(parsed_mode.value, window.start.isoformat(), window.end.isoformat()),
         metadata={"triggeredBy": triggered_by} if triggered_by else None,
     )
     session.commit()
@@ -172,12 +180,12 @@ def start_run(session: Session, run_id: Any) -> SyncRun:
         raise RunStateError(
             f"run {run.id} is {exc.status} and cannot be started", run_id=run.id, status=exc.status
         ) from None
-    add_log(session, run.id, "info", "run started")
+    add_log(session, run.id, "info", RUN_STARTED_LINE)
     session.commit()
     return get_run(session, run.id)
 
 
-def cancel_run(session: Session, run_id: Any, *, reason: str = "canceled by the user") -> SyncRun:
+def cancel_run(session: Session, run_id: Any, *, reason: str = CANCELED_BY_USER) -> SyncRun:
     """QUEUED/RUNNING → CANCELED; takes effect before the executor's next Tiny call."""
     run = get_run(session, run_id)
     now = utcnow()
@@ -248,7 +256,7 @@ def resume_run(session: Session, run_id: Any) -> SyncRun:
     except RunStateError as exc:
         session.rollback()
         raise RunStateError(f"run {run.id} changed while resuming", run_id=run.id) from exc
-    add_log(session, run.id, "info", f"run resumed: re-running {', '.join(failed) or 'nothing'}")
+    add_log(session, run.id, "info", run_resumed_line(failed))
     session.commit()
     return get_run(session, run.id)
 
@@ -268,13 +276,9 @@ def finalize_run(
         return run
     failed = progress.failed
     status = RunStatus.FAILED if failed else RunStatus.DONE
-    counts = ", ".join(f"{key} {entry.processed}" for key, entry in progress.modules.items())
-    message = None
-    if failed:
-        details = "; ".join(
-            f"{key}: {(progress[key].errors or ['no message'])[-1]}" for key in failed
-        )
-        message = f"failed modules: {', '.join(failed)} ({details})"[:MAX_ERROR_MESSAGE]
+    counts = {key: entry.processed for key, entry in progress.modules.items()}
+    # One short sentence; each module's own error is in its progress and the log.
+    message = failed_modules_message(failed)[:MAX_ERROR_MESSAGE] if failed else None
     try:
         transition(
             session,
@@ -292,8 +296,7 @@ def finalize_run(
         session,
         run.id,
         "error" if failed else "info",
-        f"run finished {status.value}: {progress.processed} records processed ({counts}), "
-        f"{run.tinyCalls} Tiny calls" + (f"; {message}" if message else ""),
+        run_finished_line(status.value, progress.processed, counts, run.tinyCalls, failed),
     )
     # Read the id before the commit expires `run`: refreshing it afterwards would open a
     # transaction (on SQLite, the write lock) that on_finish's own session would wait on.
@@ -325,7 +328,7 @@ def fail_run(session: Session, run_id: Any, message: str) -> SyncRun:
         leaseOwner=None,
         leaseExpiresAt=None,
     )
-    add_log(session, run.id, "error", f"run failed: {message}")
+    add_log(session, run.id, "error", f"Execução falhou: {message}")
     session.commit()
     return get_run(session, run.id)
 
@@ -335,7 +338,7 @@ def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
     RUNNING one fails (and can be resumed). Raises RunStateError for a finished run."""
     run = get_run(session, run_id)
     if run.status == RunStatus.RUNNING:
-        return fail_run(session, run.id, f"expired: {reason}")
+        return fail_run(session, run.id, f"expirada: {reason}")
     try:
         transition(
             session,
@@ -348,7 +351,7 @@ def expire_run(session: Session, run_id: Any, *, reason: str) -> SyncRun:
     except RunStateError:
         session.rollback()
         raise
-    add_log(session, run.id, "warn", f"run expired: {reason}")
+    add_log(session, run.id, "warn", f"Execução expirada: {reason}")
     session.commit()
     return get_run(session, run.id)
 
@@ -384,9 +387,9 @@ def expire_stuck_runs(
     expired = []
     for run_id, status in session.execute(stmt.order_by(SyncRun.id)).all():
         if status == RunStatus.QUEUED:
-            reason = f"not started within {settings.sync_queued_timeout_seconds:g}s"
+            reason = f"não começou em {settings.sync_queued_timeout_seconds:g} s"
         else:
-            reason = f"no executor and no progress for {settings.sync_abandoned_after_seconds:g}s"
+            reason = f"sem executor e sem progresso por {settings.sync_abandoned_after_seconds:g} s"
         try:
             expire_run(session, run_id, reason=reason)
         except RunStateError:  # it moved meanwhile (started, stepped, canceled)

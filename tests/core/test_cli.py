@@ -158,7 +158,7 @@ def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
     assert "DONE" in result.output
     run_id = result.output.splitlines()[0].split()[-1]
     shown = runner.invoke(app, ["runs", "show", run_id])
-    assert "run finished DONE" in shown.output and "vw_vendas" in shown.output
+    assert "Execução concluída (DONE)" in shown.output and "vw_vendas" in shown.output
     listed = runner.invoke(app, ["runs", "list"])
     assert run_id in listed.output
     canceled = runner.invoke(app, ["runs", "cancel", run_id])

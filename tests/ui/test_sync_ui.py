@@ -207,7 +207,7 @@ def test_a_month_sync_shows_modules_moving_to_done_and_the_reports_show_its_numb
     shot(page, artifacts, "ui-history.png")
     row.get_by_role("link", name=re.compile("Detalhes")).click()
     expect()(page.locator("#modules-table tr[data-status='done']")).to_have_count(len(MODULES))
-    expect()(page.locator("#log-table")).to_contain_text("run started")
+    expect()(page.locator("#log-table")).to_contain_text("Execução iniciada")
     shot(page, artifacts, "ui-run.png", full_page=True)
 
 
