@@ -110,7 +110,10 @@ def step(json: RunIdBody) -> Response:
             )
     else:
         result = execute_step(json.runId)
-    return jsonify(result.as_json())
+    answer = result.as_json()
+    if result.retry_after_seconds:  # Tiny's pause: the page waits this long, and says so
+        answer["retryAfterSeconds"] = round(result.retry_after_seconds, 1)
+    return jsonify(answer)
 
 
 @bp.get("/status")
