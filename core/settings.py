@@ -26,7 +26,7 @@ class Settings:
     celery_broker_url: str | None = None
     redis_url: str | None = None
     tiny_api_url: str = DEFAULT_TINY_API_URL
-    tiny_min_interval_ms: int = 1000
+    tiny_min_interval_ms: int = 1100
     tiny_concurrency: int = 1
     tiny_max_retries: int = 2
     tiny_max_enrich_per_run: int = 50
