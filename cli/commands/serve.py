@@ -46,6 +46,14 @@ def serve(
         fail(str(exc))
     settings: Settings = app.extensions[SERVICES_KEY].settings
     announce(settings, f"http://{host}:{port}")
+    if settings.uses_sandbox:
+        console.print(
+            "note: this server's sandbox makes its own fake account for each token; to see the "
+            "demo's data, run `tinysync demo --serve`",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     app.run(host=host, port=port, threaded=True)
 
 
