@@ -151,7 +151,7 @@ def test_the_reaper_sends_again_a_run_whose_executor_died_and_it_resumes_to_done
     _stall(embedded, run_id, leaseOwner="dead-host:1:0", leaseExpiresAt=past)
     assert reap_stale_runs(embedded.celery) == [run_id]
     messages = _wait_done_and_log(embedded, run_id)
-    assert any("executor stopped heartbeating" in m for m in messages)
+    assert any("o executor parou de responder" in m for m in messages)
     assert any(m.startswith("Vendas retomado") for m in messages)
 
 
@@ -160,7 +160,7 @@ def test_the_reaper_sends_again_a_run_whose_next_message_was_lost(embedded):
     _stall(embedded, run_id)  # started, but its chain never reached a worker
     assert reap_stale_runs(embedded.celery) == [run_id]
     messages = _wait_done_and_log(embedded, run_id)
-    assert any("a lost message" in m for m in messages)
+    assert any("mensagem perdida" in m for m in messages)
 
 
 def test_two_reapers_send_a_stalled_run_once(app_only):
