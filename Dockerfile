@@ -9,13 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY cli ./cli
 COPY core ./core
 COPY api ./api
 COPY worker ./worker
 COPY sandbox ./sandbox
 COPY migrations ./migrations
-RUN pip install . \
+RUN pip install -c requirements/constraints.txt . \
     && useradd --create-home --uid 10001 tinysync
 USER tinysync
 WORKDIR /home/tinysync

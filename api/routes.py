@@ -110,7 +110,10 @@ def step(json: RunIdBody) -> Response:
             )
     else:
         result = execute_step(json.runId)
-    return jsonify(result.as_json())
+    answer = result.as_json()
+    if result.retry_after_seconds:  # Tiny's pause: the page waits this long, and says so
+        answer["retryAfterSeconds"] = round(result.retry_after_seconds, 1)
+    return jsonify(answer)
 
 
 @bp.get("/status")
@@ -157,7 +160,7 @@ def cancel(json: RunIdBody) -> Response:
         run = cancel_run(
             session,
             json.runId,
-            reason=f"canceled via {_caller()}",
+            reason=CANCELED_VIA[_caller()],
             on_finish=notifier(svc.session_factory, svc.settings),  # NOTIFY_ON=all
         )
         return _run_state(run)
@@ -243,7 +246,7 @@ def hand_to_workers(session: Session, run_id: str) -> None:
         cancel_run(
             session,
             run_id,
-            reason=f"could not hand the run to the workers: {type(exc).__name__}",
+            reason=f"não foi possível entregar a execução aos workers: {type(exc).__name__}",
             on_finish=notifier(services().session_factory, services().settings),
         )
         raise ApiError(
@@ -259,6 +262,10 @@ def require_queue() -> None:
 
 def _run_state(run: SyncRun) -> Response:
     return jsonify(success=True, runId=run.id, status=run.status)
+
+
+#: The log line of a cancel, by who asked (`_caller`).
+CANCELED_VIA = {"api": "Cancelada pela API", "web": "Cancelada pela interface web"}
 
 
 def _caller() -> str:

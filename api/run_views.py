@@ -5,6 +5,7 @@ Views only: they read a run and its logs and never change them (that is `core.ru
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -64,6 +65,28 @@ def log_view(entry: SyncRunLog) -> dict[str, Any]:
     }
 
 
+def tiny_wait_seconds(run: SyncRun) -> float | None:
+    """Seconds the run still waits for a pause Tiny imposed (code 6), None when it does not.
+
+    Read from the modules' checkpoints (`notBefore`), so every executor's pause shows.
+    """
+    if not RunStatus(run.status).is_active:
+        return None
+    now = utcnow()
+    left = 0.0
+    for checkpoint in (run.checkpointJson or {}).values():
+        stamp = checkpoint.get("notBefore") if isinstance(checkpoint, dict) else None
+        if stamp:
+            try:
+                until = datetime.fromisoformat(stamp)
+            except ValueError:
+                continue
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            left = max(left, (until - now).total_seconds())
+    return round(left, 1) if left > 0 else None
+
+
 def run_status(session: Session, run_id: Any, *, log_limit: int = 20) -> dict[str, Any]:
     """Everything the status route shows: the run, its modules and its latest logs."""
     run = get_run(session, run_id)
@@ -72,6 +95,7 @@ def run_status(session: Session, run_id: Any, *, log_limit: int = 20) -> dict[st
         **run_summary(run),
         "progress": progress_view(run),
         "hasMore": has_more(run),
+        "retryAfterSeconds": tiny_wait_seconds(run),
         "updatedAt": run.updatedAt.isoformat(),
         "logs": [log_view(entry) for entry in logs],
     }

@@ -179,11 +179,12 @@ class RunState(BaseModel):
 
 
 class StepAnswer(RunState):
-    """The seed's step answer."""
+    """The seed's step answer; `retryAfterSeconds` when Tiny asked the run to wait."""
 
     currentModule: str | None
     progress: Progress
     hasMore: bool
+    retryAfterSeconds: float | None = None
 
 
 class RunSummary(Answer):
@@ -225,6 +226,7 @@ class StatusAnswer(RunSummary):
     success: Literal[True]
     progress: Progress
     hasMore: bool
+    retryAfterSeconds: float | None = None
     updatedAt: str
     logs: list[LogEntry]
 

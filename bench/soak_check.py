@@ -74,7 +74,7 @@ def run_figures(engine: Engine, lease_seconds: float) -> RunFigures:
         ).all()
         reaped = conn.scalar(
             select(func.count(func.distinct(SyncRunLog.runId))).where(
-                SyncRunLog.message.like("reaper: sent%")
+                SyncRunLog.message.like("reaper:%")
             )
         )
     stuck, unfinished = [], []

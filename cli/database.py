@@ -3,18 +3,26 @@ read refuse one that is not at the schema this tinysync expects, and say so in o
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
 from cli.console import fail
 from cli.wiring import build
+from core.db import normalize_url
 from core.migrate import alembic_config, upgrade
 from core.services import Services
 from core.settings import Settings
+
+#: The databases tinysync runs on (SQLAlchemy backend names).
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def safe_url(url: str) -> str:
@@ -23,6 +31,42 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is reported by the engine, not here
         return "(unparsable DATABASE_URL)"
+
+
+def url_problem(url: str) -> str | None:
+    """Why DATABASE_URL cannot name a database tinysync uses, or None when it can."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError:
+        return f"DATABASE_URL {url!r} is not a database URL: use sqlite:///FILE or postgresql://..."
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        return (
+            f"DATABASE_URL uses {parsed.drivername}://, which tinysync does not support: "
+            "use sqlite:///FILE or postgresql://..."
+        )
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words for a failed connection, on one line."""
+    text = str(getattr(exc, "orig", None) or exc)
+    text = re.sub(r"\s+", " ", text.split("(Background on this error")[0]).strip()
+    return text[:300]
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn a database that cannot be opened into one line and an exit (no traceback)."""
+    problem = url_problem(url)
+    if problem:
+        fail(problem)
+    try:
+        yield
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        fail(f"cannot open the database {safe_url(url)}: its driver is missing ({exc})")
+    except (OperationalError, InterfaceError) as exc:  # unreachable, unknown, refused
+        fail(f"cannot open the database {safe_url(url)}: {_reason(exc)}")
 
 
 def schema_problem(engine: Engine) -> str | None:
@@ -52,15 +96,17 @@ def _sqlite_file_missing(engine: Engine) -> bool:
 
 def for_writing(settings: Settings) -> Services:
     """Services on a database brought to the latest schema first."""
-    services = build(settings)
-    upgrade(services.engine)
+    with database_errors(settings.database_url):
+        services = build(settings)
+        upgrade(services.engine)
     return services
 
 
 def for_reading(settings: Settings) -> Services:
     """Services on a database that is at the latest schema; one line and an exit if not."""
-    services = build(settings)
-    problem = schema_problem(services.engine)
+    with database_errors(settings.database_url):
+        services = build(settings)
+        problem = schema_problem(services.engine)
     if problem:
         services.close()
         fail(problem)

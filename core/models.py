@@ -230,6 +230,17 @@ class UiSession(Base):
     revokedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class SignInLink(Base):
+    """A one-time sign-in link (`tinysync demo --serve`): the SHA-256 of its token, never it."""
+
+    __tablename__ = "SignInLink"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    createdAt: Mapped[datetime] = mapped_column(UTCDateTime())
+    expiresAt: Mapped[datetime] = mapped_column(UTCDateTime())
+    usedAt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class SyncRun(Base):
     """One sync run; columns named as in the seed's Prisma model, plus lease and checkpoint."""
 

@@ -27,7 +27,7 @@ class Settings:
     celery_broker_url: str | None = None
     redis_url: str | None = None
     tiny_api_url: str = DEFAULT_TINY_API_URL
-    tiny_min_interval_ms: int = 1000
+    tiny_min_interval_ms: int = 1100
     tiny_concurrency: int = 1
     #: How far under the limit Tiny announces (`x-limit-api`) an account is paced: 0..0.5.
     tiny_limit_margin: float = 0.05

@@ -41,7 +41,13 @@ from core.runs.model import ModuleStatus, Progress, RunStatus
 from core.settings import Settings
 from core.tiny import TinyClient
 from core.v3.tokens import V3, reconnect_message
-from core.wording import verified_log_line, verified_needs_attention
+from core.wording import (
+    module_failed_line,
+    module_label,
+    tiny_error_text,
+    verified_log_line,
+    verified_needs_attention,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +246,12 @@ def _execute(ctx: ModuleContext, module: SyncModule, *, resumed: bool) -> None:
         _interrupted(ctx, stop.reason)
         raise
     except TinyError as exc:
-        _fail_module(ctx, str(exc))
+        _fail_module(ctx, tiny_error_text(exc))
     except Exception as exc:  # a bug must fail the module, not the run or the worker
         if is_outage(exc):
             raise
         log.exception("module %s of run %s crashed", ctx.module, ctx.run_id)
-        _fail_module(ctx, f"internal error: {type(exc).__name__}: {exc}")
+        _fail_module(ctx, f"erro interno: {type(exc).__name__}: {exc}")
     _release(ctx)
 
 
@@ -289,7 +295,7 @@ def _begin_module(ctx: ModuleContext, *, resumed: bool) -> None:
     if resumed:
         ctx.log_line(
             "warn",
-            f"resumed {ctx.module} {where}: its previous executor stopped heartbeating",
+            f"{module_label(ctx.module)} retomado {where}: o executor anterior parou de responder",
             module=ctx.module,
             metadata={"checkpoint": ctx.checkpoint},
         )
@@ -300,12 +306,10 @@ def _begin_module(ctx: ModuleContext, *, resumed: bool) -> None:
 
 def _describe_checkpoint(checkpoint: dict[str, Any]) -> str:
     if not checkpoint:
-        return "from the start"
+        return "do início"
     phase = checkpoint.get("phase", "list")
     page = checkpoint.get("page")
-    return (
-        f"from its checkpoint ({phase}, page {page})" if page else f"from its checkpoint ({phase})"
-    )
+    return f"do ponto salvo ({phase}, página {page})" if page else f"do ponto salvo ({phase})"
 
 
 def _finish_module(ctx: ModuleContext) -> None:
@@ -351,7 +355,7 @@ def _fail_module(ctx: ModuleContext, message: str) -> None:
     except StepInterrupted as stop:
         _interrupted(ctx, stop.reason)
         return
-    ctx.log_line("error", f"module {ctx.module} failed: {message}", module=ctx.module)
+    ctx.log_line("error", module_failed_line(ctx.module, message), module=ctx.module)
 
 
 def _interrupted(ctx: ModuleContext, reason: str) -> None:
@@ -368,13 +372,14 @@ def _interrupted(ctx: ModuleContext, reason: str) -> None:
                 session,
                 ctx.run_id,
                 "warn",
-                f"run canceled: {ctx.module} stopped before its next Tiny call",
+                f"Execução cancelada: {module_label(ctx.module)} parou antes da próxima "
+                "chamada ao Tiny",
                 module=ctx.module,
             )
             session.commit()
     else:
         ctx.log_line(
             "warn",
-            f"{ctx.module}: another executor took the run over; this one stopped",
+            f"{module_label(ctx.module)}: outro executor assumiu a execução; este parou",
             module=ctx.module,
         )

@@ -1,4 +1,5 @@
-# Sourced by scripts/demo and scripts/test: create or reuse .venv with the project installed.
+# Sourced by scripts/demo and scripts/test: create or reuse .venv with the project installed,
+# at the versions pinned in requirements/constraints.txt (refreshed by scripts/lock).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,13 +13,13 @@ if [ -z "$PY" ]; then
   done
 fi
 [ -n "$PY" ] || { echo "tinysync needs Python 3.11 or newer" >&2; exit 1; }
-STAMP=".venv/.installed-$(cat pyproject.toml | cksum | cut -d' ' -f1)-${1:-base}"
+STAMP=".venv/.installed-$(cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)-${1:-base}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 if [ ! -f "$STAMP" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".${2:-}"
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".${2:-}"
   rm -f .venv/.installed-*-"${1:-base}"
   touch "$STAMP"
 fi

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from celery.utils.log import get_task_logger
 
 from core.runs import add_log, fail_run, get_run, lease, notifier
+from core.wording import labels
 from worker.tasks import enqueue_run, remaining_modules
 
 if TYPE_CHECKING:
@@ -47,13 +48,17 @@ def reap_stale_runs(celery: TinySyncCelery) -> list[str]:
                 continue
             modules = remaining_modules(run.progressJson)
             why = (
-                "its executor stopped heartbeating"
+                "o executor parou de responder"
                 if stale.why is lease.Staleness.LEASE_EXPIRED
-                else f"no executor and no progress for {lease_seconds:g}s (a lost message)"
+                else f"sem executor e sem progresso por {lease_seconds:g} s (mensagem perdida)"
             )
             what = ", ".join(modules) if modules else "the finaliser"
+            shown = labels(modules) if modules else "a finalização"
             add_log(
-                session, stale.run_id, "warn", f"reaper: sent {what} to the workers again: {why}"
+                session,
+                stale.run_id,
+                "warn",
+                f"reaper: {shown} reenviado aos workers: {why}",
             )
             session.commit()
             enqueue_run(celery, stale.run_id, modules)

@@ -32,6 +32,7 @@
     period: $("sync-modal-period"),
     status: $("sync-modal-status"),
     notice: $("sync-modal-notice"),
+    wait: $("sync-modal-wait"),
     runError: $("sync-modal-error"),
     modules: $("sync-modules"),
     logs: $("sync-logs"),
@@ -133,6 +134,34 @@
     data: null,
   };
 
+  // -- Tiny's pause (code 6): the run waits for the account's minute window ------------------
+  const waiting = { until: 0, timer: null };
+
+  function showWait(seconds) {
+    if (!seconds || seconds <= 0) return;
+    waiting.until = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.ceil((waiting.until - Date.now()) / 1000);
+      if (left <= 0 || run.finished) {
+        clearInterval(waiting.timer);
+        waiting.timer = null;
+        hide(ui.wait);
+        return;
+      }
+      show(ui.wait, `aguardando o limite do Tiny: ${left} s`);
+    };
+    tick();
+    if (!waiting.timer) waiting.timer = setInterval(tick, 1000);
+  }
+
+  // Sleep out Tiny's pause instead of asking for steps that would only wait (a second at a
+  // time, so a cancel or the run's end is noticed).
+  async function sleepOutWait() {
+    while (!run.finished && !run.stopped && Date.now() < waiting.until) {
+      await sleep(Math.min(1000, waiting.until - Date.now()));
+    }
+  }
+
   function setStatusLine(text, status) {
     if (ui.status.textContent !== text) ui.status.textContent = text; // aria-live announces it
     ui.status.dataset.status = status || "";
@@ -223,10 +252,12 @@
     if (merged.progress && merged.progress.modules) renderModules(merged.progress.modules);
     if (data.logs) renderLogs(data.logs);
     if (merged.startDate) {
-      const mode = merged.mode === "incremental" ? "Rápido" : "Por período";
+      const mode = (config.modeLabels && config.modeLabels[merged.mode]) || merged.mode;
       ui.period.textContent = `${mode} · ${formatDay(merged.startDate)} a ${formatDay(merged.endDate)}`;
     }
     if (merged.status) setStatusLine(statusText(merged), merged.status);
+    if (data.retryAfterSeconds) showWait(data.retryAfterSeconds);
+    syncControls(merged);
     ui.modules.setAttribute("aria-busy", String(!FINAL.has(merged.status)));
     // The run's error message repeats the modules' errors; shown only when they say nothing.
     const moduleErrors = ui.modules.querySelectorAll(".module-errors li").length;
@@ -309,6 +340,10 @@
         show(ui.runError, (r.data && r.data.error) || `Erro ao executar o passo (HTTP ${r.status}).`);
         return;
       }
+      if (r.data.retryAfterSeconds) {
+        await sleepOutWait();
+        continue;
+      }
       // One step a second at most: right away after a long step, after a pause after a short one.
       await sleep(Math.max(0, STEP_PAUSE_MS - (Date.now() - began)));
     }
@@ -342,6 +377,18 @@
 
   // -- SyncControls ------------------------------------------------------------------------
   const selectedMode = () => document.querySelector('input[name="sync-mode"]:checked').value;
+
+  // The controls under the modal show the run being followed (after a reload, its own mode).
+  function syncControls(data) {
+    if (!data.mode || FINAL.has(data.status)) return;
+    const radio = document.querySelector(`input[name="sync-mode"][value="${data.mode}"]`);
+    if (radio && !radio.checked) radio.checked = true;
+    const month = (data.startDate || "").slice(0, 7);
+    if (data.mode === "period" && month && [...ui.month.options].some((o) => o.value === month)) {
+      ui.month.value = month;
+    }
+    ui.month.disabled = data.mode !== "period";
+  }
 
   ui.month.disabled = selectedMode() !== "period"; // a choice made before this script ran
   for (const radio of document.querySelectorAll('input[name="sync-mode"]')) {

@@ -15,8 +15,9 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from api import routes_oauth
+from api.state import services
 from api.ui import auth, pages
-from api.ui.format import FILTERS, LABELS
+from api.ui.format import FILTERS, LABELS, mode_labels
 
 #: `templates/ui/` and `static/` sit beside the API's modules, one level up from this package.
 API_DIR = Path(__file__).resolve().parent.parent
@@ -56,4 +57,10 @@ def _configure(state: BlueprintSetupState) -> None:
 
 @bp.app_context_processor
 def _ui_globals() -> dict[str, Any]:
-    return {"signed_in": auth.signed_in, "csrf_token": auth.csrf_token, **LABELS}
+    days = services().settings.sync_incremental_days
+    return {
+        "signed_in": auth.signed_in,
+        "csrf_token": auth.csrf_token,
+        "mode_labels": mode_labels(days),
+        **LABELS,
+    }

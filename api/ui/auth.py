@@ -20,6 +20,7 @@ from flask import abort, redirect, render_template, request, session, url_for
 from api.auth import browser_signed_in
 from api.state import services
 from core.sessions import open_session, revoke_session
+from core.signin_links import redeem_sign_in_link
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +75,10 @@ def _form_token_matches(key: str) -> bool:
 
 
 def sign_in() -> Any:
-    """The sign-in form (or straight on when already signed in)."""
+    """The sign-in form (or straight on when already signed in); `?link=` spends a link."""
+    link = request.args.get("link")
+    if link is not None:
+        return _sign_in_with_link(link)
     if signed_in():
         return redirect(_safe_next(request.args.get("next")))
     # The form carries a token bound to this browser's (pre-sign-in) session: a page on
@@ -105,6 +109,26 @@ def sign_in_post() -> Any:
         return _sign_in_page("O servidor não tem SYNC_ADMIN_TOKEN configurado.", 503)
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         return _sign_in_page("Token de administrador inválido.", 401)
+    _open_signed_in_session()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def _sign_in_with_link(link: str) -> Any:
+    """A one-time link (`tinysync demo --serve`) signs the browser in, once, for minutes."""
+    with services().session_factory() as db:
+        spent = redeem_sign_in_link(db, link)
+    if not spent or not services().settings.sync_admin_token:
+        session.setdefault("login_csrf", secrets.token_urlsafe(32))
+        return _sign_in_page(
+            "Este link de acesso já foi usado ou expirou. Entre com o token de administrador "
+            "ou gere outro link com `tinysync demo --serve`.",
+            400,
+        )
+    _open_signed_in_session()
+    return redirect(_safe_next(request.args.get("next")))
+
+
+def _open_signed_in_session() -> None:
     with services().session_factory() as db:
         _revoke_current(db)  # the cookie this browser had before stops counting
         session.clear()  # a fresh session: nothing from before the sign-in survives it
@@ -113,7 +137,6 @@ def sign_in_post() -> Any:
     session.permanent = True  # the cookie lasts SESSION_MAX_HOURS, not the browser's life
     session["admin"] = True
     session["csrf"] = secrets.token_urlsafe(32)
-    return redirect(_safe_next(request.form.get("next")))
 
 
 def _revoke_current(db: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.reports import BRASILIA
 from core.runs import Mode, ModuleStatus, RunStatus
-from core.wording import MODULE_LABELS
+from core.wording import MODULE_LABELS, mode_label
 
 RUN_STATUS_LABELS: dict[str, str] = {
     RunStatus.QUEUED: "Na fila",
@@ -30,7 +30,6 @@ MODULE_STATUS_LABELS: dict[str, str] = {
     ModuleStatus.FAILED: "Falhou",
     ModuleStatus.CANCELED: "Cancelado",
 }
-MODE_LABELS: dict[str, str] = {Mode.INCREMENTAL: "Rápido", Mode.PERIOD: "Por período"}
 MONTH_NAMES = (
     "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro"
 ).split()
@@ -95,6 +94,31 @@ def month_label(month: str) -> str:
     return f"{MONTH_NAMES[int(number) - 1]} de {year}"
 
 
+def mode_labels(incremental_days: int) -> dict[str, str]:
+    """One label per mode, the same everywhere: "Rápido (30 dias)", "Por mês"."""
+    return {mode.value: mode_label(mode.value, incremental_days) for mode in Mode}
+
+
+#: How many months the month pickers offer, back from the current one.
+MONTHS_OFFERED = 24
+
+
+def month_options(last: str, also: str | None = None) -> list[tuple[str, str]]:
+    """The months a picker offers, newest first, with Portuguese names ("novembro de 2026").
+
+    A `<select>`, not `<input type="month">`: the browser would name the months in its own
+    language ("December 2026"). `also` (a month being shown) is added if it is older.
+    """
+    year, month = (int(part) for part in last.split("-"))
+    values = []
+    for _ in range(MONTHS_OFFERED):
+        values.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    if also and also not in values:
+        values.append(also)
+    return [(value, month_label(value)) for value in values]
+
+
 #: The Jinja filters the templates use.
 FILTERS: dict[str, Callable[..., str]] = {
     "brl": format_brl,
@@ -107,6 +131,5 @@ FILTERS: dict[str, Callable[..., str]] = {
 LABELS = {
     "run_status_labels": RUN_STATUS_LABELS,
     "module_status_labels": MODULE_STATUS_LABELS,
-    "mode_labels": MODE_LABELS,
     "module_labels": MODULE_LABELS,
 }

@@ -22,7 +22,7 @@ from api.run_views import log_view, progress_view, run_summary
 from api.schemas_reports import Threshold
 from api.state import services
 from api.ui.auth import login_required
-from api.ui.format import month_label
+from api.ui.format import month_label, month_options
 from core.companies import company_view, get_company, list_companies
 from core.errors import NotFoundError, ValidationError
 from core.models import Company
@@ -43,6 +43,7 @@ from core.runs import (
     list_logs,
     list_runs,
     parse_month,
+    run_window,
 )
 from core.runs.model import Verification
 from core.wording import MODULE_LABELS, verified_summary
@@ -102,6 +103,9 @@ def reports() -> Any:
             "month": month,
             "month_label": month_label(month),
             "max_month": month_of(today),
+            "month_options": month_options(month_of(today), also=month),
+            "active_mode": None,
+            "active_month": None,
             "notices": notices,
             "today": today,
             "executor": settings.executor,
@@ -119,6 +123,10 @@ def reports() -> Any:
                 last_run=_last_finished_run(db, company.id),
                 active_run_id=active_run_id(db, company.id),
             )
+            if context["active_run_id"]:  # a reload mid-run shows the run's own mode
+                active = get_run(db, context["active_run_id"])
+                context["active_mode"] = active.mode
+                context["active_month"] = month_of(run_window(active).start)
     return render_template("ui/reports.html", **context)
 
 

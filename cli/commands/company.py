@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from cli.console import console, fail, guarded, load_settings
 from cli.database import for_reading, for_writing
 from core.companies import add_company, list_companies, set_pace
+from core.crypto import account_key
+from core.models import Company
 
 CALLS_HELP = (
     "Calls a minute to pace its Tiny account to, 1..600, or 'auto' for the limit Tiny "
@@ -16,10 +21,23 @@ CALLS_HELP = (
 app = typer.Typer(help="Companies and their Tiny tokens.", no_args_is_help=True)
 
 
+def _read_token() -> str:
+    """The token from a hidden prompt (a terminal) or the first line of standard input."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        token: str = typer.prompt("Tiny API token", hide_input=True, err=True)
+        return token
+    return (sys.stdin.readline() if sys.stdin is not None else "").strip()
+
+
 @app.command("add")
 def company_add(
     name: str = typer.Option(..., help="The company's name."),
-    token: str = typer.Option("", help="v2: its Tiny API token (stored encrypted)."),
+    token: str | None = typer.Option(
+        None,
+        help="v2: its Tiny API token (stored encrypted). Omitted: asked for without echo, or "
+        "read from standard input (`... company add --name X < token.txt`), kept out of the "
+        "shell's history.",
+    ),
     api: str = typer.Option("v2", help="The Tiny API it is read through: v2 or v3."),
     client_id: str = typer.Option("", help="v3: the Tiny app's client id."),
     client_secret: str = typer.Option(
@@ -30,8 +48,19 @@ def company_add(
     """Add a company; prints its id (a v3 one is then connected in the web UI)."""
     pace = _calls_per_minute(calls_per_minute)
     settings = load_settings()
+    if token is None and api == "v2":
+        token = _read_token()
+        if not token:
+            fail("no Tiny token given: pass --token, type it at the prompt, or pipe it in")
     services = for_writing(settings)
     with services.session_factory() as session:
+        if api == "v2" and token:
+            key = account_key(token.strip(), settings.secret_key)
+            same = session.scalars(
+                select(Company).where(Company.name == name.strip(), Company.tinyAccountKey == key)
+            ).first()
+            if same is not None:
+                fail(f"company {same.name!r} with this token already exists: {same.id}")
         company = guarded(
             add_company,
             session,
@@ -77,7 +106,7 @@ def company_list() -> None:
     services = for_reading(load_settings())
     table = Table()
     for column in ("id", "name", "active", "api", "client id", "state", "calls/min"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     with services.session_factory() as session:
         for company in list_companies(session):
             v3 = company.apiVersion == "v3"

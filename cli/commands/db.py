@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.console import console, load_settings
-from cli.database import safe_url
+from cli.database import database_errors, safe_url
 from core.db import make_engine
 from core.migrate import upgrade
 
@@ -16,7 +16,8 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL."""
     settings = load_settings()
-    engine = make_engine(settings)
-    upgrade(engine)
-    engine.dispose()
+    with database_errors(settings.database_url):
+        engine = make_engine(settings)
+        upgrade(engine)
+        engine.dispose()
     console.print(f"database at head: {safe_url(settings.database_url)}")

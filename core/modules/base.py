@@ -29,6 +29,7 @@ from core.runs.lease import StopReason
 from core.runs.model import ModuleProgress, Progress, Verification
 from core.settings import Settings
 from core.tiny import Page, TinyClient
+from core.wording import pause_line, retry_line
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +144,14 @@ class ModuleContext:
         if time.monotonic() + wait > self.deadline:
             self.log_line(
                 "warn",
-                f"{service}: {exc}; pausing {wait:.0f}s before trying again",
+                pause_line(service, exc, wait),
                 module=self.module,
                 metadata={"service": service, "attempt": attempt, "code": exc.code},
             )
             raise BackOffLater(wait)
         self.log_line(
             "warn",
-            f"retrying {service} after: {exc} (attempt {attempt}, waiting {wait:.1f}s)",
+            retry_line(service, exc, attempt, wait),
             module=self.module,
             metadata={"service": service, "attempt": attempt, "code": exc.code},
         )

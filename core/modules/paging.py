@@ -199,8 +199,9 @@ def _split(ctx: ModuleContext, service: str, start: date, end: date) -> None:
     ]
     ctx.log_line(
         "warn",
-        f"{service}: Tiny says {start}..{end} has too many records; "
-        f"listing {start}..{middle} and {middle + timedelta(days=1)}..{end} apart",
+        f"{service}: o Tiny diz que {_br(start)} a {_br(end)} tem registros demais; "
+        f"listando {_br(start)} a {_br(middle)} e {_br(middle + timedelta(days=1))} a "
+        f"{_br(end)} em separado",
         module=ctx.module,
     )
     # The window's first pass (if one was read before a later pass was refused) counted live.
@@ -208,6 +209,10 @@ def _split(ctx: ModuleContext, service: str, start: date, end: date) -> None:
     for key in _STATE[1:]:
         cp.pop(key, None)
     ctx.commit(**_delta(counted, ModuleProgress()))
+
+
+def _br(day: date) -> str:
+    return f"{day:%d/%m/%Y}"
 
 
 def _digest(records: list[dict[str, Any]]) -> str:

@@ -48,6 +48,7 @@ from core.values import (
     parse_text,
     set_aside_note,
 )
+from core.wording import tiny_error_text
 
 LIST_SERVICE = "produtos.pesquisa.php"
 STOCK_SERVICE = "produto.obter.estoque.php"
@@ -220,7 +221,8 @@ class StockModule:
         except TinyPermanentError as exc:
             ctx.log_line(
                 "warn",
-                f"stock changes are not available ({exc}); asking every product instead",
+                f"a fila de alterações de estoque não está disponível ({tiny_error_text(exc)}); "
+                "consultando cada produto",
                 module=ctx.module,
             )
             ctx.checkpoint["since"] = None
@@ -328,7 +330,7 @@ def _drain_queue(
         if number == 1 and page.records and digest == cp.get("queueDigest"):
             ctx.log_line(
                 "info",
-                f"{UPDATES_SERVICE} keeps what it served; reading it page by page",
+                f"{UPDATES_SERVICE} mantém o que já entregou; lendo página por página",
                 module=ctx.module,
             )
             cp["queuePage"] = 2

@@ -277,7 +277,7 @@ class SalesModule:
         if left:
             ctx.log_line(
                 "info",
-                f"{left} orders still need their items; they will be enriched by the next runs "
+                f"{left} pedidos ainda sem itens; serão detalhados nas próximas execuções "
                 f"(TINY_MAX_ENRICH_PER_RUN={cap})",
                 module=ctx.module,
                 metadata={"left": left},

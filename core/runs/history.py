@@ -135,7 +135,8 @@ def start_incremental_runs(
                 cancel_run(
                     session,
                     run.id,
-                    reason=f"could not hand the run to the workers: {type(exc).__name__}",
+                    reason="não foi possível entregar a execução aos workers: "
+                    f"{type(exc).__name__}",
                     on_finish=notifier(session, settings),
                 )
                 outcome.failed.append((company.id, run.id))

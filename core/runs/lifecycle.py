@@ -34,6 +34,14 @@ from core.runs.inputs import at_midnight, resolve_window
 from core.runs.logs import add_log
 from core.runs.model import ACTIVE_STATUSES, ModuleStatus, Progress, RunStatus
 from core.settings import Settings
+from core.wording import (
+    CANCELED_BY_USER,
+    RUN_STARTED_LINE,
+    failed_modules_message,
+    run_created_line,
+    run_finished_line,
+    run_resumed_line,
+)
 
 MAX_ERROR_MESSAGE = 2000
 
@@ -160,7 +168,7 @@ def create_run(
         session,
         run.id,
         "info",
-        f"run created: {parsed_mode.value} {window.start.isoformat()}..{window.end.isoformat()}",
+        run_created_line(parsed_mode.value, window.start.isoformat(), window.end.isoformat()),
         metadata={"triggeredBy": triggered_by} if triggered_by else None,
     )
     session.commit()
@@ -179,7 +187,7 @@ def start_run(session: Session, run_id: Any) -> SyncRun:
         raise RunStateError(
             f"run {run.id} is {exc.status} and cannot be started", run_id=run.id, status=exc.status
         ) from None
-    add_log(session, run.id, "info", "run started")
+    add_log(session, run.id, "info", RUN_STARTED_LINE)
     session.commit()
     return get_run(session, run.id)
 
@@ -188,7 +196,7 @@ def cancel_run(
     session: Session,
     run_id: Any,
     *,
-    reason: str = "canceled by the user",
+    reason: str = CANCELED_BY_USER,
     on_finish: OnFinish = None,
 ) -> SyncRun:
     """QUEUED/RUNNING → CANCELED; takes effect before the executor's next Tiny call."""
@@ -264,7 +272,7 @@ def resume_run(session: Session, run_id: Any) -> SyncRun:
     except RunStateError as exc:
         session.rollback()
         raise RunStateError(f"run {run.id} changed while resuming", run_id=run.id) from exc
-    add_log(session, run.id, "info", f"run resumed: re-running {', '.join(failed) or 'nothing'}")
+    add_log(session, run.id, "info", run_resumed_line(failed))
     session.commit()
     return get_run(session, run.id)
 
@@ -282,13 +290,9 @@ def finalize_run(session: Session, run_id: str, *, on_finish: OnFinish = None) -
         return run
     failed = progress.failed
     status = RunStatus.FAILED if failed else RunStatus.DONE
-    counts = ", ".join(f"{key} {entry.processed}" for key, entry in progress.modules.items())
-    message = None
-    if failed:
-        details = "; ".join(
-            f"{key}: {(progress[key].errors or ['no message'])[-1]}" for key in failed
-        )
-        message = f"failed modules: {', '.join(failed)} ({details})"[:MAX_ERROR_MESSAGE]
+    counts = {key: entry.processed for key, entry in progress.modules.items()}
+    # One short sentence; each module's own error is in its progress and the log.
+    message = failed_modules_message(failed)[:MAX_ERROR_MESSAGE] if failed else None
     try:
         transition(
             session,
@@ -306,8 +310,7 @@ def finalize_run(session: Session, run_id: str, *, on_finish: OnFinish = None) -
         session,
         run.id,
         "error" if failed else "info",
-        f"run finished {status.value}: {progress.processed} records processed ({counts}), "
-        f"{run.tinyCalls} Tiny calls" + (f"; {message}" if message else ""),
+        run_finished_line(status.value, progress.processed, counts, run.tinyCalls, failed),
     )
     # Read the id before the commit expires `run`: refreshing it afterwards would open a
     # transaction (on SQLite, the write lock) that on_finish's own session would wait on.
@@ -339,7 +342,7 @@ def fail_run(session: Session, run_id: Any, message: str, *, on_finish: OnFinish
         leaseOwner=None,
         leaseExpiresAt=None,
     )
-    add_log(session, run.id, "error", f"run failed: {message}")
+    add_log(session, run.id, "error", f"Execução falhou: {message}")
     finished_id = run.id
     session.commit()
     if on_finish is not None:
@@ -354,7 +357,7 @@ def expire_run(
     RUNNING one fails (and can be resumed). Raises RunStateError for a finished run."""
     run = get_run(session, run_id)
     if run.status == RunStatus.RUNNING:
-        return fail_run(session, run.id, f"expired: {reason}", on_finish=on_finish)
+        return fail_run(session, run.id, f"expirada: {reason}", on_finish=on_finish)
     try:
         transition(
             session,
@@ -367,7 +370,7 @@ def expire_run(
     except RunStateError:
         session.rollback()
         raise
-    add_log(session, run.id, "warn", f"run expired: {reason}")
+    add_log(session, run.id, "warn", f"Execução expirada: {reason}")
     finished_id = run.id
     session.commit()
     if on_finish is not None:
@@ -406,9 +409,9 @@ def expire_stuck_runs(
     expired = []
     for run_id, status in session.execute(stmt.order_by(SyncRun.id)).all():
         if status == RunStatus.QUEUED:
-            reason = f"not started within {settings.sync_queued_timeout_seconds:g}s"
+            reason = f"não começou em {settings.sync_queued_timeout_seconds:g} s"
         else:
-            reason = f"no executor and no progress for {settings.sync_abandoned_after_seconds:g}s"
+            reason = f"sem executor e sem progresso por {settings.sync_abandoned_after_seconds:g} s"
         try:
             expire_run(session, run_id, reason=reason, on_finish=on_finish)
         except RunStateError:  # it moved meanwhile (started, stepped, canceled)

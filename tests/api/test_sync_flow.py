@@ -52,7 +52,7 @@ def test_create_start_step_until_done_matches_the_sandbox_truth(
     assert run["mode"] == "period"
     assert (run["startDate"], run["endDate"]) == (first.isoformat(), last.isoformat())
     assert run["startedAt"] and run["finishedAt"] and run["errorMessage"] is None
-    assert run["logs"] and run["logs"][0]["message"].startswith("run finished DONE")
+    assert run["logs"] and run["logs"][0]["message"].startswith("Execução concluída (DONE)")
 
     truth = sandbox.truth("tok-api", first, last)
     modules = run["progress"]["modules"]
@@ -200,7 +200,7 @@ def test_resume_reruns_only_the_failed_module(client, company, sandbox):
         "vw_contas_pagas",
     }
     status = client.get(f"{SYNC}/status?runId={run_id}", headers=AUTH).get_json()
-    assert "vw_contas_pagar" in status["errorMessage"]
+    assert "Contas a pagar" in status["errorMessage"]
 
     sandbox.clear_faults()
     calls_before = sandbox.counters("tok-api").per_service.copy()
@@ -262,8 +262,8 @@ def test_the_log_of_a_run_is_paged_newest_first(client, company):
     everything = client.get(url, headers=AUTH).get_json()
     assert everything["runId"] == run_id and everything["nextCursor"] is None
     messages = [entry["message"] for entry in everything["logs"]]
-    assert messages[0].startswith("run finished DONE")
-    assert messages[-1].startswith("run created")
+    assert messages[0].startswith("Execução concluída (DONE)")
+    assert messages[-1].startswith("Execução criada")
 
     pages: list[str] = []
     before = None

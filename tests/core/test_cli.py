@@ -158,11 +158,11 @@ def test_sync_runs_a_month_inline_and_runs_show_prints_its_log(env):
     assert "DONE" in result.output
     run_id = result.output.splitlines()[0].split()[-1]
     shown = runner.invoke(app, ["runs", "show", run_id])
-    assert "run finished DONE" in shown.output and "vw_vendas" in shown.output
+    assert "Execução concluída (DONE)" in shown.output and "vw_vendas" in shown.output
     listed = runner.invoke(app, ["runs", "list"])
     assert run_id in listed.output
     canceled = runner.invoke(app, ["runs", "cancel", run_id])
-    assert canceled.exit_code != 0 and "can no longer be canceled" in canceled.output
+    assert canceled.exit_code != 0 and "is already finished (DONE)" in canceled.output
 
 
 def test_company_add_and_update_set_the_pace_of_its_tiny_account(env):

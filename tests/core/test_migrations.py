@@ -60,7 +60,7 @@ def test_the_seeds_audit_queries_run_verbatim_after_a_run(services, sandbox):
         runs = conn.execute(text(SEED_RUNS_SQL)).all()
         assert [(r.id, r.mode, r.status) for r in runs] == [(run.id, "incremental", "DONE")]
         logs = conn.execute(text(SEED_LOGS_SQL.replace("xxx", run.id))).all()
-        assert logs[0].message.startswith("run finished DONE")
+        assert logs[0].message.startswith("Execução concluída (DONE)")
         assert {r.module for r in logs} >= {"vw_vendas", "vw_estoque"}
 
 

@@ -140,7 +140,7 @@ def test_a_failed_run_is_posted_signed_after_the_receiver_recovers(services, san
     }
     assert (sent["event"], sent["runId"], sent["status"]) == ("run.failed", run_id, "FAILED")
     assert sent["companyName"] == "Company tok-hook"
-    assert "the test module broke" in sent["errorMessage"]
+    assert "the test module broke" in sent["modules"][KEY]["errors"][-1]
     assert sent["modules"][KEY]["status"] == "failed"
     assert any(
         m.startswith("notificação entregue a 127.0.0.1") and "tentativa 3" in m

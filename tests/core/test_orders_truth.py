@@ -179,7 +179,7 @@ def test_an_incremental_listing_refused_with_code_21_narrows_by_order_date(servi
     assert sandbox.counters("tok-inc21").by_code[21] > refused  # the whole listing was refused
     stored = _orders(services, company)
     assert all(stored[i].situacao == "Cancelado" for i in changed)
-    assert any("too many records" in m and "apart" in m for m in _messages(services, run_id))
+    assert any("registros demais" in m and "em separado" in m for m in _messages(services, run_id))
     with services.session_factory() as session:
         assert session.get(SyncWatermark, (company, "vw_vendas")).syncedUntil > first_mark
     corrected = _vendas(services, run_id)["verified"]["corrected"]

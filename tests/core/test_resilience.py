@@ -70,7 +70,7 @@ def test_cancel_between_two_pages_stops_before_the_next_tiny_call(services, sand
         kept = session.scalar(select(func.count()).select_from(SalesOrder))
         assert kept == 100  # what was written before the cancel stays
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("stopped before its next Tiny call" in m for m in messages)
+        assert any("parou antes da próxima chamada ao Tiny" in m for m in messages)
     # Later steps do nothing and the run stays CANCELED.
     again = run_step(services.session_factory, services.settings, services.client, run_id)
     assert again.status == "CANCELED" and again.executed is None
@@ -152,7 +152,7 @@ def test_an_abandoned_step_is_resumed_from_its_checkpoint_without_loss_or_duplic
         assert run.resumeCount == 1
         assert run.progressJson["modules"]["vw_vendas"]["processed"] == len(truth.orders)
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("resumed vw_vendas from its checkpoint (list, page 4)" in m for m in messages)
+        assert any("Vendas retomado do ponto salvo (list, página 4)" in m for m in messages)
     listing_calls = sandbox.counters("tok-lease").per_service["pedidos.pesquisa.php"] - calls_before
     total_pages = -(-len(truth.orders) // 100)
     # Pages 1-3 of the first pass were not fetched again; then the second pass reads all
@@ -209,7 +209,7 @@ def test_transient_faults_are_retried_and_the_data_is_still_exact(db_url, sandbo
         retries = session.scalar(
             select(func.count())
             .select_from(SyncRunLog)
-            .where(SyncRunLog.runId == run_id, SyncRunLog.message.like("retrying%"))
+            .where(SyncRunLog.runId == run_id, SyncRunLog.message.like("%; nova tentativa em %"))
         )
         assert retries == sum(counters.faults.values())
     services.close()
@@ -260,7 +260,7 @@ def test_without_pacing_the_sandbox_limits_and_the_client_backs_off(sqlite_url, 
     assert sandbox.counters("tok-burst").rate_limit_violations > 0
     with services.session_factory() as session:
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("code 6" in m for m in messages)
+        assert any("código 6" in m for m in messages)
     services.close()
 
 
@@ -304,7 +304,7 @@ def test_a_back_off_longer_than_the_step_pauses_the_step_instead_of_blocking_it(
     assert step_until_done(services, run_id).status == "DONE"
     with services.session_factory() as session:
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("pausing" in m and "code 6" in m for m in messages)
+        assert any("aguardando o limite do Tiny" in m and "código 6" in m for m in messages)
     services.close()
 
 

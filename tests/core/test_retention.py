@@ -113,6 +113,8 @@ def test_an_incremental_run_that_finds_nothing_new_writes_a_few_lines(services, 
     # re-checked), finished: 8 measured on SQLite and PostgreSQL, not 15. Sales found nothing
     # new and says nothing.
     assert len(messages) <= 8, messages
-    assert messages[0].startswith("run created") and messages[-1].startswith("run finished DONE")
+    assert messages[0].startswith("Execução criada") and messages[-1].startswith(
+        "Execução concluída (DONE)"
+    )
     assert not any(m.startswith("Vendas verificadas") for m in messages)
-    assert "vw_vendas 0" in messages[-1]  # every module's count, in the one last line
+    assert "Vendas 0" in messages[-1]  # every module's count, in the one last line

@@ -73,7 +73,7 @@ def test_create_start_step_finish_is_the_seed_flow(services, sandbox):
     with services.session_factory() as session:
         status = run_status(session, run.id)
         assert status["finishedAt"] and status["startedAt"]
-        assert status["logs"][0]["message"].startswith("run finished DONE")
+        assert status["logs"][0]["message"].startswith("Execução concluída (DONE)")
         with pytest.raises(RunStateError, match="cannot be started"):
             start_run(session, run.id)
         with pytest.raises(RunStateError, match="can no longer be canceled"):
@@ -171,7 +171,7 @@ def test_history_is_newest_first_filtered_and_paginated(services, sandbox):
             list_runs(session, status="weird")
         logs, _ = list_logs(session, ids[0], limit=10)
         assert [entry.message for entry in logs] == [
-            "canceled by the user",
+            "Cancelada pelo usuário",
             ids and logs[1].message,
         ]
 

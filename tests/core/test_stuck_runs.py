@@ -47,7 +47,7 @@ def test_a_run_never_started_is_canceled_when_the_next_run_is_created(services, 
         outcome = start_incremental_runs(session, settings, triggered_by="beat")
         assert [run.companyId for run in outcome.created] == [company]
         assert get_run(session, first).status == RunStatus.CANCELED
-    assert any("not started within 900s" in line for line in _logs(services, first))
+    assert any("não começou em 900 s" in line for line in _logs(services, first))
 
 
 def test_an_abandoned_inline_run_fails_and_can_be_resumed(services, sandbox):
@@ -65,7 +65,7 @@ def test_an_abandoned_inline_run_fails_and_can_be_resumed(services, sandbox):
         assert newer.status == RunStatus.QUEUED
         old = get_run(session, run_id)
         assert old.status == RunStatus.FAILED
-        assert "no executor and no progress for 600s" in (old.errorMessage or "")
+        assert "sem executor e sem progresso por 600 s" in (old.errorMessage or "")
 
 
 def test_a_run_holding_a_live_lease_is_never_given_up(services, sandbox):

@@ -126,17 +126,18 @@ def test_a_permanent_error_in_one_service_fails_only_its_module(services, sandbo
         assert run.status == "FAILED"
         assert modules["vw_contas_pagar"]["status"] == "failed"
         assert modules["vw_contas_pagas"]["status"] == "failed"
-        assert "blocked" in modules["vw_contas_pagar"]["errors"][-1]
+        assert "bloqueada" in modules["vw_contas_pagar"]["errors"][-1]
         for key in ("vw_vendas", "vw_contas_receber_posicao", "vw_contas_recebidas", "vw_estoque"):
             assert modules[key]["status"] == "done", key
-        assert "vw_contas_pagar" in run.errorMessage
-        assert "vw_contas_pagas" in run.errorMessage
+        assert run.errorMessage == (
+            "2 módulos falharam: Contas a pagar, Contas pagas. Detalhes na página da execução."
+        )
         errors = session.scalars(
             select(SyncRunLog.message).where(
                 SyncRunLog.runId == run_id, SyncRunLog.level == "error"
             )
         ).all()
-        assert any("vw_contas_pagar failed" in m for m in errors)
+        assert any("Contas a pagar falhou" in m for m in errors)
 
 
 def test_an_invalid_token_fails_every_module_with_a_clear_message(services, sandbox):
@@ -153,7 +154,7 @@ def test_an_invalid_token_fails_every_module_with_a_clear_message(services, sand
         assert run.status == "FAILED"
         for entry in run.progressJson["modules"].values():
             assert entry["status"] == "failed"
-            assert "token is invalid" in entry["errors"][-1]
+            assert "o token do Tiny é inválido" in entry["errors"][-1]
             assert "unknown-tok" not in entry["errors"][-1]
         logs = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
         assert all("unknown-tok" not in m for m in logs)
@@ -209,7 +210,7 @@ def test_enrichment_is_capped_per_run_and_the_rest_waits_for_the_next(db_url, sa
         )
         assert enriched == 7
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("still need their items" in m for m in messages)
+        assert any("ainda sem itens" in m for m in messages)
     services.close()
 
 
@@ -227,5 +228,5 @@ def test_code_21_splits_the_period_until_tiny_accepts_each_part(services, sandbo
         stored = session.scalars(select(SalesOrder.tinyId)).all()
         assert sorted(stored) == sorted(truth.orders)
         messages = session.scalars(select(SyncRunLog.message).where(SyncRunLog.runId == run_id))
-        assert any("too many records" in m and "apart" in m for m in messages)
+        assert any("registros demais" in m and "em separado" in m for m in messages)
     assert sandbox.counters("tok-21").by_code[21] >= 1

@@ -68,8 +68,8 @@ def sign_in(page: Any, app: LiveApp, path: str = "/relatorios") -> None:
 
 def start_month_sync(page: Any, app: LiveApp) -> None:
     page.evaluate(WATCH_MODAL)
-    page.get_by_label("Por Mês").check()
-    page.locator("#sync-month").fill(app.month)
+    page.get_by_label("Por mês").check()
+    page.locator("#sync-month").select_option(app.month)
     page.get_by_role("button", name="Sincronizar").click()
     expect()(page.locator("#sync-modal")).to_be_visible()
 
@@ -203,11 +203,11 @@ def test_a_month_sync_shows_modules_moving_to_done_and_the_reports_show_its_numb
     page.get_by_role("link", name="Histórico").click()
     row = page.locator(f'#runs-table tr[data-run-id="{run_id}"]')
     expect()(row).to_contain_text("Concluída")
-    expect()(row).to_contain_text("Por período")
+    expect()(row).to_contain_text("Por mês")
     shot(page, artifacts, "ui-history.png")
     row.get_by_role("link", name=re.compile("Detalhes")).click()
     expect()(page.locator("#modules-table tr[data-status='done']")).to_have_count(len(MODULES))
-    expect()(page.locator("#log-table")).to_contain_text("run started")
+    expect()(page.locator("#log-table")).to_contain_text("Execução iniciada")
     shot(page, artifacts, "ui-run.png", full_page=True)
 
 
@@ -271,6 +271,9 @@ def test_a_reload_in_the_middle_reopens_the_modal_on_the_same_run(
     page.reload()
     expect()(page.locator("#sync-modal")).to_be_visible()
     expect()(page.locator("#sync-modal")).to_have_attribute("data-run-id", run_id)
+    # The controls under the modal show the run's own mode and month, not the defaults.
+    expect()(page.get_by_label("Por mês")).to_be_checked()
+    expect()(page.locator("#sync-month")).to_have_value(live_app.month)
     expect()(page.locator("#sync-button")).to_be_disabled()
     expect()(modal_status(page)).to_have_text("Concluída com sucesso", timeout=RUN_TIMEOUT_MS)
     for key in MODULES:

@@ -75,7 +75,7 @@ def test_cancel_in_the_middle_of_a_module_stops_before_the_next_tiny_call(deploy
     run = d.run(run_id)
     assert run.status == "CANCELED"
     assert {m["status"] for m in run.progressJson["modules"].values()} == {"canceled"}
-    assert any("stopped before its next Tiny call" in m for m in d.logs(run_id))
+    assert any("parou antes da próxima chamada ao Tiny" in m for m in d.logs(run_id))
 
 
 def test_flowers_api_lists_the_module_tasks_with_their_arguments(deploy, token):

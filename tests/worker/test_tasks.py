@@ -109,7 +109,7 @@ def test_a_failed_module_is_recorded_and_the_next_modules_still_run(embedded):
     assert statuses["vw_contas_receber_posicao"] == "failed"
     assert statuses["vw_contas_recebidas"] == "failed"
     assert statuses["vw_estoque"] == "done"  # after the failed ones, still ran
-    assert "vw_contas_receber_posicao" in run.errorMessage
+    assert "Contas a receber (posição)" in run.errorMessage
 
 
 def test_a_run_sent_twice_is_executed_once(embedded):
@@ -151,8 +151,8 @@ def test_the_reaper_sends_again_a_run_whose_executor_died_and_it_resumes_to_done
     _stall(embedded, run_id, leaseOwner="dead-host:1:0", leaseExpiresAt=past)
     assert reap_stale_runs(embedded.celery) == [run_id]
     messages = _wait_done_and_log(embedded, run_id)
-    assert any("executor stopped heartbeating" in m for m in messages)
-    assert any(m.startswith("resumed vw_vendas") for m in messages)
+    assert any("o executor parou de responder" in m for m in messages)
+    assert any(m.startswith("Vendas retomado") for m in messages)
 
 
 def test_the_reaper_sends_again_a_run_whose_next_message_was_lost(embedded):
@@ -160,7 +160,7 @@ def test_the_reaper_sends_again_a_run_whose_next_message_was_lost(embedded):
     _stall(embedded, run_id)  # started, but its chain never reached a worker
     assert reap_stale_runs(embedded.celery) == [run_id]
     messages = _wait_done_and_log(embedded, run_id)
-    assert any("a lost message" in m for m in messages)
+    assert any("mensagem perdida" in m for m in messages)
 
 
 def test_two_reapers_send_a_stalled_run_once(app_only):
@@ -220,7 +220,7 @@ def test_a_tiny_back_off_longer_than_a_slice_frees_the_worker_and_the_task_comes
         with start_worker(app.celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             assert enqueue_run(app.celery, run_id).get(timeout=60)["status"] == "DONE"
         messages = _log(app, run_id)
-    assert any("pausing" in m and "code 6" in m for m in messages)
+    assert any("aguardando o limite do Tiny" in m and "código 6" in m for m in messages)
     assert not any("reaper" in m for m in messages)  # the task itself came back
 
 
