@@ -150,6 +150,13 @@ class Verified(Answer):
     )
 
 
+class ListingPage(Answer):
+    """The page of a module's listing last written, of the pages Tiny says it has."""
+
+    page: int
+    pages: int = Field(description="Tiny's numero_paginas for the listing being read")
+
+
 class ModuleProgress(Answer):
     """One module's progress, as in the seed's progress JSON."""
 
@@ -159,6 +166,9 @@ class ModuleProgress(Answer):
     errors: list[str] = []
     verified: Verified | None = Field(
         None, description="absent until the module has verified something"
+    )
+    listing: ListingPage | None = Field(
+        None, description="where the listing being read is, when Tiny gives its size"
     )
 
 

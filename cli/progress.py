@@ -125,10 +125,19 @@ def drive(services: Services, run_id: str) -> dict[str, Any]:
                     shown = styled(state)
                     if wait and key == status.get("currentModule") and not finished:
                         shown = f"{shown} [yellow]{waiting_line(wait)}[/]"
+                    listing = entry.get("listing") or {}
+                    pages = int(listing.get("pages") or 0)
+                    if finished:
+                        completed, total = max(processed, 1), max(processed, 1)
+                    elif state == ModuleStatus.RUNNING and pages:
+                        # Tiny said how many pages the listing has: a bar with its total.
+                        completed, total = min(int(listing.get("page") or 0), pages), pages
+                    else:
+                        completed, total = processed, None
                     progress.update(
                         tasks[key],
-                        completed=max(processed, 1) if finished else processed,
-                        total=max(processed, 1) if finished else None,
+                        completed=completed,
+                        total=total,
                         state=shown,
                         status=state,
                         processed=processed,

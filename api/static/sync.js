@@ -188,6 +188,12 @@
       }
       li.querySelector(".processed").textContent = number.format(m.processed || 0);
       li.querySelector(".skipped").textContent = number.format(m.skipped || 0);
+      const listing = m.listing || {};
+      const pageText =
+        status === "running" && listing.pages
+          ? ` · página ${number.format(listing.page || 0)} de ${number.format(listing.pages)}`
+          : "";
+      li.querySelector(".pages").textContent = pageText;
       const errors = m.errors || [];
       const list = li.querySelector(".module-errors");
       if (list.childElementCount !== errors.length) {

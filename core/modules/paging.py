@@ -141,6 +141,8 @@ def _read_pass(
             last = page.is_last or not page.records
             cp["digests"].append(_digest(page.records))
             cp["page"] = PASS_READ if last else page_no + 1
+            # For the bars of the CLI and the UI: where the listing is, when Tiny says its size.
+            ctx.entry.extra["listing"] = {"page": page_no, "pages": page.total_pages}
             write(page.records, page_no)
             if last:
                 return True
