@@ -81,6 +81,11 @@ class BadValue(SyncError):
         self.reason = reason
 
 
+class TimeLimitPassed(SyncError):
+    """A module passed its time limit (the worker's SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS): it
+    fails with this sentence and resumes from its checkpoint when the run is resumed."""
+
+
 class ValidationError(SyncError):
     """Input given by a person (or a client) is not acceptable."""
 

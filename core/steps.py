@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.companies import company_token
 from core.db import is_outage
-from core.errors import RunStateError, TinyError, short_error
+from core.errors import RunStateError, TimeLimitPassed, TinyError, short_error
 from core.models import Company, SyncRun, utcnow
 from core.modules import MODULES, module_for
 from core.modules.base import (
@@ -247,6 +247,8 @@ def _execute(ctx: ModuleContext, module: SyncModule, *, resumed: bool) -> None:
         raise
     except TinyError as exc:
         _fail_module(ctx, tiny_error_text(exc))
+    except TimeLimitPassed as exc:
+        _fail_module(ctx, str(exc))
     except Exception as exc:  # a bug must fail the module, not the run or the worker
         if is_outage(exc):
             raise

@@ -25,6 +25,8 @@ from contextvars import ContextVar
 import httpx
 from celery.exceptions import SoftTimeLimitExceeded
 
+from core.errors import TimeLimitPassed
+
 #: When the module task running in this thread must stop (time.monotonic()), if it must.
 _DEADLINE: ContextVar[float | None] = ContextVar("tinysync_task_deadline", default=None)
 #: A socket timeout may fire a hair before the monotonic clock reaches the deadline.
@@ -47,10 +49,14 @@ def seconds_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+class ThreadTimeLimitPassed(TimeLimitPassed, SoftTimeLimitExceeded):
+    """The thread pool's soft time limit: Celery's exception, with core's sentence."""
+
+
 def _exceeded(request: httpx.Request) -> SoftTimeLimitExceeded:
-    return SoftTimeLimitExceeded(
-        f"the module task passed SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS waiting for Tiny's "
-        f"answer to {request.url.path.rsplit('/', 1)[-1]}"
+    return ThreadTimeLimitPassed(
+        "o módulo passou do tempo limite (SYNC_MODULE_SOFT_TIME_LIMIT_SECONDS) esperando a "
+        f"resposta do Tiny a {request.url.path.rsplit('/', 1)[-1]}"
     )
 
 

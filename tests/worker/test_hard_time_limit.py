@@ -30,7 +30,9 @@ def test_a_module_killed_at_the_hard_time_limit_fails_its_run_and_notifies(
                 NOTIFY_WEBHOOK_SECRET=SECRET,
                 NOTIFY_RETRY_BASE_SECONDS="0.1",
             )
-            worker = d.worker()
+            # Celery's hard time limit is the process pool's (the thread pool, the default,
+            # has none: worker/timelimit.py bounds its Tiny calls instead).
+            worker = d.worker(pool="prefork")
             company = d.company(token, account(orders=30, products=3))
             run_id = d.start(company)
             wait_until(held.held.is_set, 60, "vw_vendas listing")
