@@ -19,7 +19,7 @@ from rich.text import Text
 from api.run_views import run_status
 from cli.console import console, err, styled
 from core.modules import MODULE_KEYS
-from core.runs import ModuleStatus, cancel_run
+from core.runs import ModuleStatus, cancel_run, notifier
 from core.services import Services
 from core.steps import run_step
 from core.wording import module_label
@@ -148,7 +148,12 @@ def drive(services: Services, run_id: str) -> dict[str, Any]:
     except KeyboardInterrupt:
         stepper.stop.set()
         with services.session_factory() as session:
-            cancel_run(session, run_id, reason="cancelada pela linha de comando (Ctrl-C)")
+            cancel_run(
+                session,
+                run_id,
+                reason="cancelada pela linha de comando (Ctrl-C)",
+                on_finish=notifier(services.session_factory, services.settings),  # NOTIFY_ON=all
+            )
         stepper.join(timeout=30)
         err.print("canceled")
     if stepper.failure is not None:

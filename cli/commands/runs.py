@@ -13,7 +13,7 @@ from cli.database import for_reading, for_writing
 from core.companies import check_id
 from core.errors import ValidationError
 from core.models import Company, SyncRun
-from core.runs import RunStatus, cancel_run, get_run, list_logs, list_runs
+from core.runs import RunStatus, cancel_run, get_run, list_logs, list_runs, notifier
 from core.runs.model import Verification
 from core.wording import module_label, verified_summary
 
@@ -121,5 +121,11 @@ def runs_cancel(run_id: str = typer.Argument(..., help="The run id (or a unique 
         run = guarded(get_run, session, found)
         if RunStatus(run.status).is_final:
             fail(f"run {run.id} is already finished ({run.status}): there is nothing to cancel")
-        run = guarded(cancel_run, session, found, reason="cancelada pela linha de comando")
+        run = guarded(
+            cancel_run,
+            session,
+            found,
+            reason="cancelada pela linha de comando",
+            on_finish=notifier(services.session_factory, services.settings),  # NOTIFY_ON=all
+        )
     console.print(f"run {run.id} is {run.status}")

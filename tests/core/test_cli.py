@@ -189,3 +189,38 @@ def test_company_add_and_update_set_the_pace_of_its_tiny_account(env):
         app, ["company", "update", str(uuid.uuid4()), "--calls-per-minute", "30"]
     )
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_runs_cancel_on_the_command_line_is_notified_when_notify_on_is_all(env, monkeypatch):
+    import json
+    import os
+
+    from core.db import make_session_factory
+    from core.runs import create_run
+    from core.settings import Settings
+    from tests.core.test_notify import SECRET, Receiver
+    from tests.support.processes import wait_until
+
+    hook = Receiver([])
+    monkeypatch.setenv("NOTIFY_WEBHOOK_URL", hook.url)
+    monkeypatch.setenv("NOTIFY_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("NOTIFY_ON", "all")
+    try:
+        added = runner.invoke(app, ["company", "add", "--name", "ACME", "--token", "tok-cancel"])
+        assert added.exit_code == 0, added.output
+        engine = make_engine(env)
+        with make_session_factory(engine)() as session:
+            settings = Settings.from_env(dict(os.environ), dotenv=False)
+            run_id = create_run(
+                session, settings, company_id=added.output.strip(), mode="incremental"
+            ).id
+        engine.dispose()
+
+        canceled = runner.invoke(app, ["runs", "cancel", run_id])
+
+        assert canceled.exit_code == 0 and "CANCELED" in canceled.output, canceled.output
+        wait_until(lambda: hook.received, 30, "the cancel's notification")
+        body = json.loads(hook.received[0][1])
+        assert (body["runId"], body["status"]) == (run_id, "CANCELED")
+    finally:
+        hook.close()
