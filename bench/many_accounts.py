@@ -1,12 +1,13 @@
 """Many accounts on one worker host: how much of their combined Tiny budget gets used.
 
 N companies on N sandbox accounts (default 100), each account allowing its plan's calls per
-60 s window (60 a minute, or a mix of 30, 60 and 120 with `--plans mix`) and answering code 6
-past it. One worker host as the README documents it: `tinysync worker`, nothing else on its
-command line (the thread pool, WORKER_CONCURRENCY threads), against a private redis-server, a
-fresh PostgreSQL database (on the server of TINYSYNC_BENCH_PG_URL, dropped afterwards) and the
-sandbox served over HTTP by this process. A 12-month backfill of one more account is started
-first; then one period run per company, all sent together. The runs are large enough to
+60 s window (by default 60 a minute with one in ten at 30 and one in ten at 120; `--plans 60`:
+all at 60) and answering code 6 past it. One worker host as the README documents it:
+`tinysync worker`, nothing else on its command line (the thread pool, WORKER_CONCURRENCY
+threads), against a private redis-server, a fresh PostgreSQL database (on the server of
+TINYSYNC_BENCH_PG_URL, dropped afterwards) and the sandbox served over HTTP by this process.
+A 12-month backfill of one more account is started first; then one period run per company,
+all sent together. The runs are large enough to
 outlast the measured window (`--seconds`); at its end they are canceled.
 
 Each account is paced by the worker to its own plan, which the sandbox announces in
@@ -19,7 +20,7 @@ most database connections and Redis clients seen, the slowest account's utilisat
 fairness figure (the longest wait from a run's `start` to its first Tiny call, while the
 backfill runs) and, last, `utilisation X.XX`. Target: ≥ 0.9, 0 code 6, RSS ≤ 1.5 GB.
 
-    .venv/bin/python -m bench.many_accounts [--companies 100] [--seconds 120] [--plans mix]
+    .venv/bin/python -m bench.many_accounts [--companies 100] [--seconds 120] [--plans mix|60]
     .venv/bin/python -m bench.many_accounts --quick      # 12 companies, 30 s: the smoke test
 """
 
@@ -316,6 +317,12 @@ def main(argv: list[str] | None = None) -> None:
         f"most Redis clients {peaks.redis_clients}"
     )
     print(f"slowest account's utilisation {slowest:.2f}")
+    by_plan = {
+        plan: sum(used[t] for t, p in plans.items() if p == plan)
+        / sum(1 for p in plans.values() if p == plan)
+        for plan in sorted(set(plans.values()))
+    }
+    print("utilisation by plan: " + ", ".join(f"{p}/min {u:.2f}" for p, u in by_plan.items()))
     waits.sort()
     median = waits[len(waits) // 2] if waits else float("nan")
     print(f"first Tiny call after start: median {median:.2f} s over {len(waits)} runs")

@@ -28,6 +28,7 @@ LINES = (
     r"^worker RSS \d+ MiB",
     r"^most database connections of the worker \d+, most Redis clients \d+$",
     r"^slowest account's utilisation [\d.]+$",
+    r"^utilisation by plan: 30/min [\d.]+, 60/min [\d.]+, 120/min [\d.]+$",
     r"^first Tiny call after start: median [\d.]+ s over 12 runs$",
     r"^fairness: longest wait from start to a run's first Tiny call [\d.]+ s$",
     r"^utilisation [\d.]+$",
