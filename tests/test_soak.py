@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.soak_hardening import CASES as HARDENING_CASES
 from tests.support.env import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,18 +39,7 @@ MUST_BE_ZERO = (
 )
 #: The hardened doors the soak tries under the load (bench/soak_hardening.py): each must have
 #: been tried, and none may have let data out (`unauthenticated data` above).
-TRIED = (
-    "revoked sessions",
-    "expired sessions",
-    "wrong bearers",
-    "wrong sign-ins",
-    "throttled 429s",
-    "right token from another client",
-    "private metrics",
-    "placeholder secrets",
-    "cancels raced by a step",
-    "placeholder deployments refused",
-)
+TRIED = (*HARDENING_CASES, "placeholder deployments refused")
 
 
 def _binaries() -> None:

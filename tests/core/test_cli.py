@@ -20,18 +20,6 @@ from tests.support.services import fast_spec
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("TINY_API_URL", "sandbox")
-    monkeypatch.setenv("TINY_MIN_INTERVAL", "0")
-    monkeypatch.setenv("SECRET_KEY", "cli-secret")
-    monkeypatch.setenv("COLUMNS", "250")
-    return url
-
-
 def _count(url, model):
     engine = make_engine(url)
     with engine.connect() as conn:
