@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.models import Payable, Receivable, SalesOrder, SalesOrderItem, StockItem, SyncRunLog
 from core.runs import create_run, get_run, start_run
-from tests.support.services import fast_spec, new_company, step_until_done
+from tests.support.services import fast_spec, new_company, run_month, step_until_done
 
 
 def _month_window(today: date) -> tuple[str, date, date]:
@@ -19,20 +19,10 @@ def _month_window(today: date) -> tuple[str, date, date]:
     return f"{prev_first:%Y-%m}", prev_first, prev_last
 
 
-def _run_month(services, company_id: str, month: str) -> str:
-    with services.session_factory() as session:
-        run = create_run(
-            session, services.settings, company_id=company_id, mode="period", month=month
-        )
-        start_run(session, run.id)
-    step_until_done(services, run.id)
-    return run.id
-
-
 def test_a_period_run_stores_exactly_the_sandbox_truth_for_the_window(services, sandbox):
     company = new_company(services, sandbox, "tok-truth")
     month, start, end = _month_window(date.today())
-    run_id = _run_month(services, company, month)
+    run_id = run_month(services, company, month)
     truth = sandbox.truth("tok-truth", start, end)
 
     with services.session_factory() as session:
@@ -98,7 +88,7 @@ def test_a_period_run_stores_exactly_the_sandbox_truth_for_the_window(services, 
 def test_a_second_sync_of_the_same_window_adds_no_duplicate(services, sandbox):
     company = new_company(services, sandbox, "tok-twice")
     month, _, _ = _month_window(date.today())
-    _run_month(services, company, month)
+    run_month(services, company, month)
 
     def counts():
         with services.session_factory() as session:
@@ -109,7 +99,7 @@ def test_a_second_sync_of_the_same_window_adds_no_duplicate(services, sandbox):
 
     first = counts()
     assert all(c > 0 for c in first)
-    second_run = _run_month(services, company, month)
+    second_run = run_month(services, company, month)
     assert counts() == first
     with services.session_factory() as session:
         assert get_run(session, second_run).status == "DONE"
@@ -119,7 +109,7 @@ def test_a_permanent_error_in_one_service_fails_only_its_module(services, sandbo
     company = new_company(services, sandbox, "tok-perm")
     sandbox.fail_service("tok-perm", "contas.pagar.pesquisa.php", 8)
     month, _, _ = _month_window(date.today())
-    run_id = _run_month(services, company, month)
+    run_id = run_month(services, company, month)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         modules = run.progressJson["modules"]
@@ -148,7 +138,7 @@ def test_an_invalid_token_fails_every_module_with_a_clear_message(services, sand
         session.commit()
         stranger_id = stranger.id
     month, _, _ = _month_window(date.today())
-    run_id = _run_month(services, stranger_id, month)
+    run_id = run_month(services, stranger_id, month)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         assert run.status == "FAILED"
@@ -199,7 +189,7 @@ def test_enrichment_is_capped_per_run_and_the_rest_waits_for_the_next(db_url, sa
     services = make_services(make_settings(db_url, tiny_max_enrich_per_run=7), sandbox)
     company = new_company(services, sandbox, "tok-cap", fast_spec(orders=300, days=60))
     month, start, end = _month_window(date.today())
-    run_id = _run_month(services, company, month)
+    run_id = run_month(services, company, month)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         assert run.progressJson["modules"]["vw_vendas"]["enriched"] == 7
@@ -219,7 +209,7 @@ def test_code_21_splits_the_period_until_tiny_accepts_each_part(services, sandbo
         services, sandbox, "tok-21", fast_spec(orders=900, days=90, max_query_records=120)
     )
     month, start, end = _month_window(date.today())
-    run_id = _run_month(services, company, month)
+    run_id = run_month(services, company, month)
     truth = sandbox.truth("tok-21", start, end)
     assert len(truth.orders) > 120  # one query for the month is refused
     with services.session_factory() as session:

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 
 from core.models import Payable, SalesOrder, SalesOrderItem, StockItem
 from core.reports import month_of, today_in_brazil
-from core.runs import RunStatus, create_run, get_run, list_logs, start_run
+from core.runs import RunStatus, get_run, list_logs
 from core.services import build_services
 from core.v3.client import V3Client
 from sandbox import SandboxTransport
-from tests.support.services import make_settings, new_company, step_until_done
+from tests.support.services import make_settings, new_company, run_month
 from tests.support.truth import mismatches
 from tests.support.v3 import new_v3_company, v3_access, v3_spec
 
@@ -26,16 +26,6 @@ def _last_month():
     today = today_in_brazil()
     last = today.replace(day=1) - timedelta(days=1)
     return month_of(last), last.replace(day=1), last
-
-
-def _sync_month(services, company_id: str, month: str) -> str:
-    with services.session_factory() as session:
-        run = create_run(
-            session, services.settings, company_id=company_id, mode="period", month=month
-        )
-        start_run(session, run.id)
-    step_until_done(services, run.id)
-    return run.id
 
 
 def _count(services, model, company_id: str) -> int:
@@ -52,7 +42,7 @@ def test_a_month_of_a_v3_company_equals_the_truth_beside_a_v2_company(services, 
     v2 = new_company(services, sandbox, TOKEN, v3_spec())
     v3, _client = new_v3_company(services, sandbox, TOKEN, new_account=False)
     for company in (v2, v3):
-        run_id = _sync_month(services, company, month)
+        run_id = run_month(services, company, month)
         with services.session_factory() as session:
             run = get_run(session, run_id)
             assert run.status == RunStatus.DONE, run.errorMessage
@@ -76,7 +66,7 @@ def test_a_429_with_retry_after_is_waited_out_and_loses_no_record(services, sand
     company, _client = new_v3_company(services, sandbox, TOKEN)
     sandbox.fail_v3(TOKEN, "pedidos", 429, times=2, retry_after=1)
     sandbox.fail_v3(TOKEN, "contas-pagar", 429, times=1, retry_after=1)
-    run_id = _sync_month(services, company, month)
+    run_id = run_month(services, company, month)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         logs, _ = list_logs(session, run_id, limit=500)
@@ -155,7 +145,7 @@ def test_money_is_read_from_the_json_text_never_through_float(services, sandbox)
     # Through float this would round to ...234.57; exactly, half-even, it is ...234.58.
     sandbox.plant_v3(TOKEN, exact, "valor", RawJson("12345678901234.575"))
     sandbox.plant_v3(TOKEN, huge, "saldo", RawJson("1e999"))
-    run_id = _sync_month(services, company, month)
+    run_id = run_month(services, company, month)
     with services.session_factory() as session:
         run = get_run(session, run_id)
         stored = {

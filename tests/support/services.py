@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from core.companies import add_company
+from core.runs import create_run, start_run
 from core.services import Services, build_services
 from core.settings import Settings
 from core.steps import StepResult, run_step
@@ -76,3 +77,14 @@ def step_until_done(services: Services, run_id: str, max_steps: int = 500) -> St
         elif result.executed is None:
             time.sleep(0.01)  # another caller holds the lease: wait as a polling UI would
     raise AssertionError(f"run {run_id} still has work after {max_steps} steps")
+
+
+def run_month(services: Services, company_id: str, month: str) -> str:
+    """Create, start and step a period run of `month` to its end; returns its id."""
+    with services.session_factory() as session:
+        run = create_run(
+            session, services.settings, company_id=company_id, mode="period", month=month
+        )
+        start_run(session, run.id)
+    step_until_done(services, run.id)
+    return run.id
